@@ -1,0 +1,113 @@
+"""Companies and the people who work there."""
+from flask import Blueprint
+
+from crm_service.auth.decorators import current_principal, require
+from crm_service.db import get_db
+from crm_service.errors import Conflict, NotFound
+from crm_service.repositories.base import to_object_id
+from crm_service.repositories.companies import CompanyRepository
+from crm_service.repositories.customers import CustomerRepository
+from crm_service.schemas.companies import CompanyDeleteQuerySchema, CompanyListQuerySchema, CompanySchema
+from crm_service.schemas.customers import CustomerListQuerySchema, CustomerSchema
+
+from .docs import operation
+from .etags import check_if_match, record_with_etag
+from .helpers import created, load_body, load_query, no_content, page_request, page_response, sort_of
+
+bp = Blueprint("companies", __name__, url_prefix="/api/v1/companies")
+
+company_schema = CompanySchema()
+list_query_schema = CompanyListQuerySchema()
+delete_query_schema = CompanyDeleteQuerySchema()
+customer_schema = CustomerSchema()
+customer_query_schema = CustomerListQuerySchema()
+SORT_FIELDS = {"name": "name_key"}
+
+
+def own_company_id():
+    """A customer user may see only its own company; None for staff (no restriction)."""
+    principal = current_principal()
+    if not principal.is_customer:
+        return None
+    customer = CustomerRepository(get_db()).get(principal.customer_id)
+    return (customer or {}).get("company_id") or False
+
+
+def _visible_company(company_id):
+    company = CompanyRepository(get_db()).get(company_id)
+    own = own_company_id()
+    if company is None or (own is not None and company["_id"] != own):
+        raise NotFound("Company not found")
+    return company
+
+
+@bp.get("")
+@require("crm:read:companies")
+@operation("List companies", tags=["companies"], query=CompanyListQuerySchema, response=CompanySchema, paged=True)
+def list_companies():
+    query = load_query(list_query_schema)
+    own = own_company_id()
+    only_id = None if own is None else (own or to_object_id("0" * 24))
+    page = CompanyRepository(get_db()).list(query, sort_of(query, list_query_schema, SORT_FIELDS),
+                                            page_request(query), only_id)
+    return page_response(page, company_schema)
+
+
+@bp.post("")
+@require("crm:create:companies")
+@operation("Create a company", tags=["companies"], body=CompanySchema, response=CompanySchema, status=201,
+           errors=(409,))
+def create_company():
+    data = load_body(company_schema)
+    company = CompanyRepository(get_db()).create(data)
+    return created(company_schema.dump(company), "companies.get_company", company_id=str(company["_id"]))
+
+
+@bp.get("/<company_id>")
+@require("crm:read:companies")
+@operation("Read a company", tags=["companies"], response=CompanySchema)
+def get_company(company_id):
+    company = _visible_company(company_id)
+    return record_with_etag(company_schema.dump(company), company)
+
+
+@bp.route("/<company_id>", methods=["PATCH", "PUT"])
+@require("crm:update:companies")
+@operation("Change a company", tags=["companies"], body=CompanySchema, body_partial=True, response=CompanySchema,
+           errors=(409, 412))
+def update_company(company_id):
+    changes = load_body(company_schema, partial=True)
+    company = _visible_company(company_id)
+    check_if_match(company)
+    updated = CompanyRepository(get_db()).update(company_id, changes, company) if changes else company
+    if updated is None:
+        check_if_match(company, force=True)
+    return record_with_etag(company_schema.dump(updated), updated)
+
+
+@bp.delete("/<company_id>")
+@require("crm:delete:companies")
+@operation("Delete a company (409 while it has customers, unless detach=true)", tags=["companies"],
+           query=CompanyDeleteQuerySchema, status=204, errors=(409, 412))
+def delete_company(company_id):
+    query = load_query(delete_query_schema)
+    company = _visible_company(company_id)
+    check_if_match(company)
+    if not CompanyRepository(get_db()).delete(company_id, query["detach"]):
+        raise Conflict("The company still has customers; pass detach=true to unlink them")
+    return no_content()
+
+
+@bp.get("/<company_id>/customers")
+@require("crm:read:companies", "crm:read:customers")
+@operation("List a company's customers", tags=["companies"], query=CustomerListQuerySchema,
+           response=CustomerSchema, paged=True)
+def list_company_customers(company_id):
+    company = _visible_company(company_id)
+    query = load_query(customer_query_schema)
+    query["company_id"] = str(company["_id"])
+    principal = current_principal()
+    only_id = to_object_id(principal.customer_id) if principal.is_customer else None
+    sort = sort_of(query, customer_query_schema, {"last_name": "last_name_key"})
+    page = CustomerRepository(get_db()).list(query, sort, page_request(query), only_id)
+    return page_response(page, customer_schema)

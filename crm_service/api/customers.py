@@ -1,0 +1,159 @@
+"""Customers: list and search, create, read, change, soft delete and restore."""
+from flask import Blueprint, current_app
+
+from crm_service.auth.decorators import current_principal, require
+from crm_service.db import get_db
+from crm_service.errors import NotFound, invalid
+from crm_service.repositories.base import to_object_id
+from crm_service.repositories.companies import CompanyRepository
+from crm_service.repositories.customers import CustomerRepository
+from crm_service.repositories.tombstones import TombstoneRepository
+from crm_service.repositories.users import UserRepository
+from crm_service.schemas.customers import (
+    CustomerListQuerySchema,
+    CustomerSchema,
+    CustomerSearchQuerySchema,
+    CustomerSelfUpdateSchema,
+)
+
+from .docs import operation
+from .etags import check_if_match, record_with_etag
+from .helpers import created, json_body, load_query, no_content, page_request, page_response, sort_of
+
+bp = Blueprint("customers", __name__, url_prefix="/api/v1/customers")
+
+customer_schema = CustomerSchema()
+# Customer users never see staff notes or the owning salesperson.
+own_record_schema = CustomerSchema(exclude=("notes", "owner_id"))
+self_update_schema = CustomerSelfUpdateSchema()
+list_query_schema = CustomerListQuerySchema()
+search_query_schema = CustomerSearchQuerySchema()
+SORT_FIELDS = {"last_name": "last_name_key"}
+
+
+def output_schema():
+    return own_record_schema if current_principal().is_customer else customer_schema
+
+
+def visible_customer(customer_id):
+    """The customer record if the caller may know it exists; otherwise 404."""
+    principal = current_principal()
+    if principal.is_customer and principal.customer_id != customer_id:
+        raise NotFound("Customer not found")
+    customer = CustomerRepository(get_db()).get(customer_id)
+    if customer is None:
+        raise NotFound("Customer not found")
+    return customer
+
+
+def _linked_company(data):
+    """The company for a `company_id` in the body (None to unlink); unknown ids are 422."""
+    if data.get("company_id") is None:
+        return None
+    company = CompanyRepository(get_db()).get(data["company_id"])
+    if company is None:
+        raise invalid({"company_id": ["No company with this id."]})
+    return company
+
+
+def _check_owner(data):
+    if data.get("owner_id") is not None:
+        if not UserRepository(get_db()).is_active_staff(data["owner_id"]):
+            raise invalid({"owner_id": ["Not an active staff user."]})
+        data["owner_id"] = to_object_id(data["owner_id"])
+
+
+def _list(query, schema):
+    principal = current_principal()
+    only_id = to_object_id(principal.customer_id) if principal.is_customer else None
+    if principal.is_customer:
+        query.pop("is_active", None)
+    page = CustomerRepository(get_db()).list(query, sort_of(query, schema, SORT_FIELDS), page_request(query), only_id)
+    return page_response(page, output_schema())
+
+
+@bp.get("")
+@require("crm:read:customers")
+@operation("List and filter customers", tags=["customers"], query=CustomerListQuerySchema,
+           response=CustomerSchema, paged=True,
+           description="`q` matches the start of any word of the name, email or phone (case- and accent-"
+                       "insensitive); `email` and `phone` match a prefix; `company` the start of a word of "
+                       "the company name; `tags` may repeat and all must match.")
+def list_customers():
+    return _list(load_query(list_query_schema), list_query_schema)
+
+
+@bp.get("/search")
+@require("crm:read:customers")
+@operation("Search customers (alias of the list's q and company filters)", tags=["customers"],
+           query=CustomerSearchQuerySchema, response=CustomerSchema, paged=True)
+def search_customers():
+    query = load_query(search_query_schema)
+    if query.get("query"):
+        query["q"] = query.pop("query")
+    return _list(query, search_query_schema)
+
+
+@bp.post("")
+@require("crm:create:customers")
+@operation("Create a customer", tags=["customers"], body=CustomerSchema, response=CustomerSchema, status=201,
+           errors=(409,))
+def create_customer():
+    data = customer_schema.load(json_body())
+    company = _linked_company(data)
+    _check_owner(data)
+    data.setdefault("preferred_language", current_app.config["DEFAULT_LANGUAGE"])
+    data.pop("company_id", None)
+    customer = CustomerRepository(get_db()).create(data, company)
+    return created(customer_schema.dump(customer), "customers.get_customer", customer_id=str(customer["_id"]))
+
+
+@bp.get("/<customer_id>")
+@require("crm:read:customers")
+@operation("Read a customer", tags=["customers"], response=CustomerSchema)
+def get_customer(customer_id):
+    customer = visible_customer(customer_id)
+    return record_with_etag(output_schema().dump(customer), customer)
+
+
+@bp.route("/<customer_id>", methods=["PATCH", "PUT"])
+@require("crm:update:customers")
+@operation("Change a customer (customer users: first_name, last_name, phone, preferred_language only)",
+           tags=["customers"], body=CustomerSchema, body_partial=True, response=CustomerSchema, errors=(409, 412))
+def update_customer(customer_id):
+    principal = current_principal()
+    schema = self_update_schema if principal.is_customer else customer_schema
+    changes = schema.load(json_body(), partial=True)
+    current = visible_customer(customer_id)
+    check_if_match(current)
+    company = None
+    if "company_id" in changes:
+        company = _linked_company(changes)
+    _check_owner(changes)
+    repository = CustomerRepository(get_db())
+    updated = repository.update(customer_id, changes, current, company) if changes else current
+    if updated is None:
+        check_if_match(current, force=True)
+    return record_with_etag(output_schema().dump(updated), updated)
+
+
+@bp.delete("/<customer_id>")
+@require("crm:delete:customers")
+@operation("Soft-delete a customer (is_active=false); staff can still read it and restore it",
+           tags=["customers"], status=204, errors=(412,))
+def delete_customer(customer_id):
+    current = visible_customer(customer_id)
+    check_if_match(current)
+    db = get_db()
+    CustomerRepository(db).set_active(customer_id, False)
+    TombstoneRepository(db).record("customers", current["_id"], current["_id"])
+    return no_content()
+
+
+@bp.post("/<customer_id>/restore")
+@require("crm:delete:customers")
+@operation("Restore a soft-deleted customer", tags=["customers"], response=CustomerSchema)
+def restore_customer(customer_id):
+    visible_customer(customer_id)
+    restored = CustomerRepository(get_db()).set_active(customer_id, True)
+    return record_with_etag(customer_schema.dump(restored), restored)

@@ -1,0 +1,127 @@
+"""The per-process MongoClient, get_db(), and the index catalogue with ensure_indexes()."""
+import os
+
+from flask import current_app
+from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient
+
+EXTENSION_KEY = "crm_mongo"
+
+# Every query the repositories run has an index here that serves its filter and sort.
+INDEXES = {
+    "users": [
+        IndexModel([("username_key", ASCENDING)], unique=True, name="username_unique"),
+        IndexModel([("email", ASCENDING)], unique=True, name="email_unique"),
+        IndexModel([("role", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)], name="role_created"),
+    ],
+    "sessions": [
+        IndexModel([("user_id", ASCENDING)], name="user"),
+        # Revoked and spent logins are kept until their refresh token would have expired.
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_ttl"),
+    ],
+    "login_failures": [
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_ttl"),
+    ],
+    "companies": [
+        IndexModel([("name_key", ASCENDING)], unique=True, name="name_unique"),
+        IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)], name="created"),
+        IndexModel([("name_key", ASCENDING), ("_id", ASCENDING)], name="name_sort"),
+        IndexModel([("search_terms", ASCENDING)], name="search_terms"),
+        IndexModel([("industry", ASCENDING), ("created_at", DESCENDING)], name="industry"),
+        IndexModel([("tags", ASCENDING)], name="tags"),
+        IndexModel([("updated_at", DESCENDING), ("_id", DESCENDING)], name="updated"),
+    ],
+    "customers": [
+        IndexModel([("email", ASCENDING)], unique=True, name="email_unique"),
+        IndexModel([("user_id", ASCENDING)], unique=True, sparse=True, name="user_unique"),
+        IndexModel([("is_active", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)], name="active_created"),
+        IndexModel([("is_active", ASCENDING), ("updated_at", DESCENDING), ("_id", DESCENDING)], name="active_updated"),
+        IndexModel(
+            [("is_active", ASCENDING), ("last_name_key", ASCENDING), ("_id", ASCENDING)], name="active_last_name",
+        ),
+        IndexModel(
+            [("is_active", ASCENDING), ("last_interaction_at", DESCENDING), ("_id", DESCENDING)],
+            name="active_last_interaction",
+        ),
+        IndexModel([("company_id", ASCENDING), ("is_active", ASCENDING), ("created_at", DESCENDING)], name="company"),
+        IndexModel([("search_terms", ASCENDING), ("is_active", ASCENDING)], name="search_terms"),
+        IndexModel([("company_terms", ASCENDING), ("is_active", ASCENDING)], name="company_terms"),
+        IndexModel([("status", ASCENDING), ("is_active", ASCENDING), ("created_at", DESCENDING)], name="status"),
+        IndexModel([("owner_id", ASCENDING), ("is_active", ASCENDING), ("created_at", DESCENDING)], name="owner"),
+        IndexModel([("tags", ASCENDING), ("is_active", ASCENDING)], name="tags"),
+        # The feed walks customers newest-activity first; see repositories/interactions.py.
+        IndexModel([("activity_at", DESCENDING), ("_id", DESCENDING)], name="activity"),
+        IndexModel(
+            [("interactions.status", ASCENDING), ("interactions.occurred_at", ASCENDING)],
+            name="interaction_status_time",
+        ),
+        IndexModel(
+            [("interactions.follow_up_required", ASCENDING), ("interactions.follow_up_date", ASCENDING)],
+            name="interaction_follow_ups",
+        ),
+        IndexModel([("interactions.id", ASCENDING)], name="interaction_id"),
+    ],
+    "tombstones": [
+        IndexModel([("deleted_at", ASCENDING), ("_id", ASCENDING)], name="deleted_at"),
+        IndexModel([("customer_id", ASCENDING), ("deleted_at", ASCENDING)], name="customer"),
+    ],
+    "interaction_archive": [
+        IndexModel([("customer_id", ASCENDING), ("occurred_at", DESCENDING), ("id", DESCENDING)], name="history"),
+        IndexModel([("id", ASCENDING)], unique=True, name="interaction_id"),
+        IndexModel([("occurred_at", DESCENDING), ("id", DESCENDING)], name="feed"),
+        IndexModel([("status", ASCENDING), ("occurred_at", ASCENDING)], name="status_time"),
+        IndexModel([("follow_up_required", ASCENDING), ("follow_up_date", ASCENDING)], name="follow_ups"),
+    ],
+}
+
+
+def make_client(config):
+    """A client that connects lazily, so it is safe to build before gunicorn forks."""
+    return MongoClient(
+        config["MONGO_URI"],
+        connect=False,
+        serverSelectionTimeoutMS=config["MONGO_SERVER_SELECTION_TIMEOUT_MS"],
+        connectTimeoutMS=config["MONGO_CONNECT_TIMEOUT_MS"],
+        socketTimeoutMS=config["MONGO_SOCKET_TIMEOUT_MS"],
+        maxPoolSize=config["MONGO_MAX_POOL_SIZE"],
+        w="majority",
+        tz_aware=True,
+        appname="crm-service",
+    )
+
+
+class MongoHandle:
+    """Holds this process's client; a forked child builds its own on first use."""
+
+    def __init__(self, config, client=None):
+        self._config = config
+        self._client = client
+        self._pid = os.getpid() if client is not None else None
+        self._owned = client is None
+
+    @property
+    def client(self):
+        if self._client is None or (self._owned and self._pid != os.getpid()):
+            self._client = make_client(self._config)
+            self._pid = os.getpid()
+        return self._client
+
+    @property
+    def db(self):
+        return self.client[self._config["MONGO_DB_NAME"]]
+
+
+def init_app(app, client=None):
+    app.extensions[EXTENSION_KEY] = MongoHandle(app.config, client)
+
+
+def get_db(app=None):
+    app = app or current_app
+    return app.extensions[EXTENSION_KEY].db
+
+
+def ensure_indexes(db):
+    """Create every index in the catalogue; returns {collection: [index names]}."""
+    created = {}
+    for collection, models in INDEXES.items():
+        created[collection] = db[collection].create_indexes(models)
+    return created

@@ -1,0 +1,166 @@
+"""Helpers every repository shares: ids, clock, keyset cursors and paged finds."""
+import base64
+import binascii
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bson import ObjectId
+from bson.errors import InvalidId
+
+from crm_service.errors import invalid
+
+MAX_SEARCH_LENGTH = 100
+
+
+def utcnow():
+    """Now in UTC, cut to milliseconds as BSON stores it."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def to_object_id(value):
+    """The ObjectId for a client-supplied id, or None when it cannot be one."""
+    if isinstance(value, ObjectId):
+        return value
+    try:
+        return ObjectId(value)
+    except (InvalidId, TypeError):
+        return None
+
+
+def fold(text):
+    """Lower-case and strip accents, so 'Zoë' is found by 'zoe'."""
+    decomposed = unicodedata.normalize("NFKD", text or "")
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+
+
+def words(text):
+    return [word for word in re.split(r"[^\w]+", fold(text)) if word]
+
+
+def prefix_pattern(text):
+    """An anchored, escaped, length-capped regex: free text never becomes a pattern."""
+    return re.compile("^" + re.escape(fold(text)[:MAX_SEARCH_LENGTH]))
+
+
+@dataclass
+class PageRequest:
+    page: int = 1
+    size: int = 20
+    count: bool = True
+    cursor: str | None = None
+
+
+@dataclass
+class Page:
+    items: list
+    page: int | None
+    size: int
+    total: int | None
+    next_cursor: str | None
+
+    @property
+    def pages(self):
+        if self.total is None or self.page is None:
+            return None
+        return -(-self.total // self.size)
+
+
+def _encode_value(value):
+    if isinstance(value, datetime):
+        return {"d": value.isoformat()}
+    if isinstance(value, ObjectId):
+        return {"o": str(value)}
+    return value
+
+
+def _decode_value(value):
+    if isinstance(value, dict):
+        if set(value) == {"d"}:
+            return datetime.fromisoformat(value["d"])
+        if set(value) == {"o"}:
+            return ObjectId(value["o"])
+        raise ValueError("bad cursor value")
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise ValueError("bad cursor value")
+
+
+def sort_label(sort):
+    return ",".join(("-" if direction < 0 else "") + field for field, direction in sort)
+
+
+def encode_cursor(sort, document):
+    values = [_encode_value(_get_path(document, field)) for field, _ in sort]
+    raw = json.dumps({"s": sort_label(sort), "v": values}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor, sort):
+    """The sort values a cursor stands for; a cursor from another sort or a forged one is 422."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if data["s"] != sort_label(sort) or len(data["v"]) != len(sort):
+            raise ValueError("cursor belongs to another sort")
+        return [_decode_value(value) for value in data["v"]]
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise invalid({"cursor": ["Not a valid cursor for this list and sort."]}) from exc
+
+
+def _get_path(document, field):
+    value = document
+    for part in field.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _after(field, value, direction):
+    """The condition for values that sort after `value` (nulls sort lowest, as in MongoDB)."""
+    if direction > 0:
+        return {field: {"$ne": None}} if value is None else {field: {"$gt": value}}
+    if value is None:
+        return None
+    return {"$or": [{field: {"$lt": value}}, {field: None}]}
+
+
+def keyset_filter(sort, values):
+    """Documents strictly after the position `values` in `sort` order."""
+    clauses = []
+    for index, (field, direction) in enumerate(sort):
+        condition = _after(field, values[index], direction)
+        if condition is None:
+            continue
+        equal = [{sort[i][0]: values[i]} for i in range(index)]
+        clauses.append({"$and": equal + [condition]} if equal else condition)
+    return {"$or": clauses} if clauses else {"_id": {"$exists": False}}
+
+
+def with_tiebreak(sort):
+    """Ties are always broken by _id so pages never overlap."""
+    if any(field == "_id" for field, _ in sort):
+        return list(sort)
+    return list(sort) + [("_id", sort[-1][1] if sort else -1)]
+
+
+def find_page(collection, query, sort, page_request, projection=None):
+    """One page of `query` in `sort` order: two round trips when counting, one without."""
+    sort = with_tiebreak(sort)
+    size = page_request.size
+    if page_request.cursor:
+        values = decode_cursor(page_request.cursor, sort)
+        page_query = {"$and": [query, keyset_filter(sort, values)]} if query else keyset_filter(sort, values)
+        skip = 0
+        page_number = None
+    else:
+        page_query = query
+        page_number = page_request.page
+        skip = (page_number - 1) * size
+    found = list(collection.find(page_query, projection).sort(sort).skip(skip).limit(size + 1))
+    items = found[:size]
+    next_cursor = encode_cursor(sort, items[-1]) if len(found) > size else None
+    total = collection.count_documents(query) if page_request.count else None
+    return Page(items=items, page=page_number, size=size, total=total, next_cursor=next_cursor)

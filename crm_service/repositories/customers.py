@@ -1,0 +1,153 @@
+"""Customers; their embedded interaction histories are handled by interactions.py."""
+import re
+
+import phonenumbers
+from pymongo import ReturnDocument
+
+from .base import find_page, fold, prefix_pattern, to_object_id, utcnow, words
+
+# Reads never carry the embedded history or the index-only fields.
+RECORD_PROJECTION = {"interactions": 0, "search_terms": 0, "company_terms": 0}
+SEARCH_KINDS = ("n", "e", "p")
+
+
+def _phone_terms(phone):
+    if not phone:
+        return []
+    terms = [re.sub(r"\D", "", phone)]
+    try:
+        national = phonenumbers.format_number(phonenumbers.parse(phone), phonenumbers.PhoneNumberFormat.NATIONAL)
+        terms.append(re.sub(r"\D", "", national))
+    except phonenumbers.NumberParseException:
+        pass
+    return terms
+
+
+def derived_fields(document):
+    """Index-only fields: a sort key for last_name and prefixed search words (n: name, e: email, p: phone)."""
+    email = document.get("email") or ""
+    terms = {f"n:{word}" for word in words(document.get("first_name")) + words(document.get("last_name"))}
+    terms |= {f"e:{part}" for part in [email] + words(email)}
+    terms |= {f"p:{digits}" for digits in _phone_terms(document.get("phone"))}
+    return {
+        "last_name_key": fold(document.get("last_name") or "") or None,
+        "search_terms": sorted(terms),
+    }
+
+
+def _search_clause(kinds, text):
+    """Every word of `text` must start one of the customer's words of the given kinds."""
+    clauses = []
+    for word in words(text)[:5]:
+        patterns = [prefix_pattern(f"{kind}:{word}") for kind in kinds]
+        clauses.append({"search_terms": {"$in": patterns}})
+    return clauses
+
+
+class CustomerRepository:
+    def __init__(self, db):
+        self.collection = db.customers
+
+    def create(self, fields, company=None):
+        now = utcnow()
+        document = {
+            **fields,
+            "company_id": company["_id"] if company else None,
+            "company_name": company["name"] if company else None,
+            "company_terms": words(company["name"]) if company else [],
+            "last_interaction_at": None,
+            "activity_at": None,
+            "interactions": [],
+            "embedded_count": 0,
+            "archived_count": 0,
+            "interaction_count": 0,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
+        document.update(derived_fields(document))
+        document["_id"] = self.collection.insert_one(document).inserted_id
+        return {key: value for key, value in document.items() if key not in RECORD_PROJECTION}
+
+    def get(self, customer_id):
+        oid = to_object_id(customer_id)
+        return self.collection.find_one({"_id": oid}, RECORD_PROJECTION) if oid else None
+
+    def exists(self, customer_id):
+        oid = to_object_id(customer_id)
+        return oid is not None and self.collection.count_documents({"_id": oid}, limit=1) == 1
+
+    def update(self, customer_id, changes, current, company=None):
+        """Apply `changes` if the record is still at `current`'s version; None when it moved on."""
+        oid = to_object_id(customer_id)
+        changes = dict(changes)
+        if "company_id" in changes:
+            changes["company_id"] = company["_id"] if company else None
+            changes["company_name"] = company["name"] if company else None
+            changes["company_terms"] = words(company["name"]) if company else []
+        if {"first_name", "last_name", "email", "phone"} & set(changes):
+            changes.update(derived_fields({**current, **changes}))
+        changes["updated_at"] = utcnow()
+        return self.collection.find_one_and_update(
+            {"_id": oid, "version": current["version"]},
+            {"$set": changes, "$inc": {"version": 1}},
+            projection=RECORD_PROJECTION,
+            return_document=ReturnDocument.AFTER,
+        )
+
+    def set_active(self, customer_id, active):
+        oid = to_object_id(customer_id)
+        return self.collection.find_one_and_update(
+            {"_id": oid},
+            {"$set": {"is_active": active, "updated_at": utcnow()}, "$inc": {"version": 1}},
+            projection=RECORD_PROJECTION,
+            return_document=ReturnDocument.AFTER,
+        )
+
+    def delete_hard(self, customer_id):
+        oid = to_object_id(customer_id)
+        return oid is not None and self.collection.delete_one({"_id": oid}).deleted_count == 1
+
+    def build_query(self, filters, only_id=None):
+        """A MongoDB filter from validated, typed filters only."""
+        query = {}
+        clauses = []
+        if only_id is not None:
+            query["_id"] = only_id
+        if filters.get("is_active") is not None:
+            query["is_active"] = filters["is_active"]
+        for name in ("status", "contact_type", "loyalty_status", "region"):
+            if filters.get(name):
+                query[name] = filters[name]
+        for name in ("company_id", "owner_id"):
+            if filters.get(name):
+                query[name] = to_object_id(filters[name])
+        if filters.get("tags"):
+            query["tags"] = {"$all": filters["tags"]}
+        if filters.get("q"):
+            clauses += _search_clause(SEARCH_KINDS, filters["q"])
+        if filters.get("name"):
+            clauses += _search_clause(("n",), filters["name"])
+        if filters.get("email"):
+            clauses.append({"search_terms": prefix_pattern("e:" + filters["email"].strip().lower())})
+        if filters.get("phone"):
+            digits = re.sub(r"\D", "", filters["phone"])
+            clauses.append({"search_terms": prefix_pattern("p:" + digits)} if digits else {"_id": None})
+        if filters.get("company"):
+            clauses += [{"company_terms": prefix_pattern(word)} for word in words(filters["company"])[:5]]
+        created = {}
+        if filters.get("created_after"):
+            created["$gte"] = filters["created_after"]
+        if filters.get("created_before"):
+            created["$lt"] = filters["created_before"]
+        if created:
+            query["created_at"] = created
+        if filters.get("updated_since"):
+            query["updated_at"] = {"$gt": filters["updated_since"]}
+        if clauses:
+            query["$and"] = clauses
+        return query
+
+    def list(self, filters, sort, page_request, only_id=None):
+        query = self.build_query(filters, only_id)
+        return find_page(self.collection, query, sort, page_request, RECORD_PROJECTION)

@@ -1,0 +1,341 @@
+"""Interactions embedded in customer documents, with the oldest moved to an archive past a limit.
+
+A customer keeps at most INTERACTION_EMBED_LIMIT interactions in its `interactions` array,
+sorted newest first. Older ones move to `interaction_archive` (copied first, then pulled, so a
+crash between the two leaves a duplicate that reads skip, never a loss). Every read merges both.
+"""
+from dataclasses import dataclass, field
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING
+from pymongo.errors import BulkWriteError
+
+from .base import Page, decode_cursor, encode_cursor, to_object_id, utcnow
+
+HISTORY_PROJECTION = {"interactions": 1, "archived_count": 1}
+FEED_BATCH = 100
+
+
+@dataclass
+class ElementFilter:
+    """Conditions on single interactions, usable in Python and in both collections."""
+
+    equals: dict = field(default_factory=dict)
+    ranges: dict = field(default_factory=dict)  # field -> {"$gte"/"$lt"/"$lte"/"$gt": value}
+
+    def mongo(self, prefix=""):
+        query = {prefix + name: value for name, value in self.equals.items()}
+        for name, bounds in self.ranges.items():
+            query[prefix + name] = dict(bounds)
+        return query
+
+    def matches(self, item):
+        for name, value in self.equals.items():
+            if item.get(name) != value:
+                return False
+        for name, bounds in self.ranges.items():
+            actual = item.get(name)
+            if actual is None:
+                return False
+            for op, bound in bounds.items():
+                if ((op == "$gte" and not actual >= bound) or (op == "$gt" and not actual > bound)
+                        or (op == "$lt" and not actual < bound) or (op == "$lte" and not actual <= bound)):
+                    return False
+        return True
+
+
+def _sort_key(item, time_field):
+    return (item.get(time_field), item["id"])
+
+
+def _after_cursor(items, values, direction, time_field):
+    key = (values[0], values[1])
+    if direction < 0:
+        return [item for item in items if _sort_key(item, time_field) < key]
+    return [item for item in items if _sort_key(item, time_field) > key]
+
+
+def _keyset_mongo(values, direction, time_field, prefix=""):
+    op = "$lt" if direction < 0 else "$gt"
+    return {"$or": [
+        {prefix + time_field: {op: values[0]}},
+        {prefix + time_field: values[0], prefix + "id": {op: values[1]}},
+    ]}
+
+
+def _paginate(items, total, page_request, sort, skip):
+    """Cut one page (size + 1 tells whether there is a next one) from merged, sorted items."""
+    window = items[skip:skip + page_request.size + 1]
+    page_items = window[:page_request.size]
+    next_cursor = None
+    if len(window) > page_request.size:
+        next_cursor = encode_cursor(sort, page_items[-1])
+    page_number = None if page_request.cursor else page_request.page
+    return Page(items=page_items, page=page_number, size=page_request.size, total=total, next_cursor=next_cursor)
+
+
+class InteractionRepository:
+    def __init__(self, db, embed_limit):
+        self.customers = db.customers
+        self.archive = db.interaction_archive
+        self.embed_limit = embed_limit
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def add(self, customer_id, interaction):
+        """Embed one interaction and move the customer's times in the same atomic update."""
+        oid = to_object_id(customer_id)
+        if oid is None:
+            return None
+        now = utcnow()
+        item = {**interaction, "id": ObjectId(), "created_at": now, "updated_at": now}
+        item.setdefault("occurred_at", now)
+        update = {
+            "$push": {"interactions": {"$each": [item], "$sort": {"occurred_at": -1, "id": -1}}},
+            "$max": {"activity_at": item["occurred_at"]},
+            "$inc": {"embedded_count": 1, "interaction_count": 1, "version": 1},
+            "$set": {"updated_at": now},
+        }
+        if item.get("status") != "scheduled":
+            update["$max"]["last_interaction_at"] = item["occurred_at"]
+        result = self.customers.find_one_and_update(
+            {"_id": oid}, update, projection={"embedded_count": 1}, return_document=True,
+        )
+        if result is None:
+            return None
+        if result["embedded_count"] > self.embed_limit:
+            self.archive_overflow(oid)
+        item["customer_id"] = oid
+        return item
+
+    def archive_overflow(self, customer_oid):
+        """Move the oldest embedded interactions past the limit to the archive."""
+        document = self.customers.find_one({"_id": customer_oid}, {"embedded_count": 1})
+        excess = (document or {}).get("embedded_count", 0) - self.embed_limit
+        if excess <= 0:
+            return 0
+        tail = self.customers.find_one({"_id": customer_oid}, {"interactions": {"$slice": -excess}})
+        oldest = tail.get("interactions", [])
+        if not oldest:
+            return 0
+        try:
+            self.archive.insert_many([{**item, "customer_id": customer_oid} for item in oldest], ordered=False)
+        except BulkWriteError as exc:
+            # Already archived by a concurrent request: the copy is there, which is all we need.
+            if any(error.get("code") != 11000 for error in exc.details.get("writeErrors", [])):
+                raise
+        ids = [item["id"] for item in oldest]
+        self.customers.update_one(
+            {"_id": customer_oid, "interactions.id": {"$all": ids}},
+            {"$pull": {"interactions": {"id": {"$in": ids}}},
+             "$inc": {"embedded_count": -len(ids), "archived_count": len(ids)}},
+        )
+        return len(ids)
+
+    def get(self, customer_id, interaction_id):
+        oid, iid = to_object_id(customer_id), to_object_id(interaction_id)
+        if oid is None or iid is None:
+            return None
+        document = self.customers.find_one(
+            {"_id": oid, "interactions.id": iid}, {"interactions": {"$elemMatch": {"id": iid}}},
+        )
+        if document and document.get("interactions"):
+            return {**document["interactions"][0], "customer_id": oid}
+        return self.archive.find_one({"customer_id": oid, "id": iid}, {"_id": 0})
+
+    def update(self, customer_id, interaction_id, changes):
+        """Change one interaction where it lives; returns the updated interaction or None."""
+        oid, iid = to_object_id(customer_id), to_object_id(interaction_id)
+        if oid is None or iid is None:
+            return None
+        now = utcnow()
+        changes = {**changes, "updated_at": now}
+        embedded_set = {f"interactions.$.{name}": value for name, value in changes.items()}
+        update = {"$set": {**embedded_set, "updated_at": now}, "$inc": {"version": 1}}
+        if "occurred_at" in changes:
+            update["$max"] = {"activity_at": changes["occurred_at"]}
+        result = self.customers.update_one({"_id": oid, "interactions.id": iid}, update)
+        if result.matched_count:
+            if "occurred_at" in changes:
+                self._resort(oid)
+            self._refresh_last_interaction(oid)
+            return self.get(customer_id, interaction_id)
+        result = self.archive.update_one({"customer_id": oid, "id": iid}, {"$set": changes})
+        return self.get(customer_id, interaction_id) if result.matched_count else None
+
+    def delete(self, customer_id, interaction_id):
+        oid, iid = to_object_id(customer_id), to_object_id(interaction_id)
+        if oid is None or iid is None:
+            return False
+        result = self.customers.update_one(
+            {"_id": oid, "interactions.id": iid},
+            {"$pull": {"interactions": {"id": iid}},
+             "$inc": {"embedded_count": -1, "interaction_count": -1, "version": 1},
+             "$set": {"updated_at": utcnow()}},
+        )
+        if result.modified_count:
+            self._refresh_last_interaction(oid)
+            return True
+        deleted = self.archive.delete_one({"customer_id": oid, "id": iid}).deleted_count
+        if deleted:
+            self.customers.update_one(
+                {"_id": oid}, {"$inc": {"archived_count": -1, "interaction_count": -1, "version": 1},
+                               "$set": {"updated_at": utcnow()}},
+            )
+        return bool(deleted)
+
+    def _resort(self, oid):
+        self.customers.update_one(
+            {"_id": oid}, {"$push": {"interactions": {"$each": [], "$sort": {"occurred_at": -1, "id": -1}}}},
+        )
+
+    def _refresh_last_interaction(self, oid):
+        """Recompute last_interaction_at after an edit or delete (the newest are embedded)."""
+        document = self.customers.find_one({"_id": oid}, {"interactions": 1})
+        if document is None:
+            return
+        done = [item["occurred_at"] for item in document.get("interactions", []) if item.get("status") != "scheduled"]
+        if not done:
+            latest = self.archive.find_one(
+                {"customer_id": oid, "status": {"$ne": "scheduled"}}, sort=[("occurred_at", DESCENDING)],
+            )
+            done = [latest["occurred_at"]] if latest else []
+        self.customers.update_one({"_id": oid}, {"$set": {"last_interaction_at": max(done) if done else None}})
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def history(self, customer_id, element_filter, direction, page_request):
+        """One customer's interactions (embedded and archived) in time order; None if no customer."""
+        oid = to_object_id(customer_id)
+        if oid is None:
+            return None
+        document = self.customers.find_one({"_id": oid}, HISTORY_PROJECTION)
+        if document is None:
+            return None
+        sort = [("occurred_at", direction), ("id", direction)]
+        items = [{**item, "customer_id": oid} for item in document.get("interactions", [])
+                 if element_filter.matches(item)]
+        if direction > 0:
+            items.reverse()
+        total = len(items)
+        values, skip = self._position(page_request, sort)
+        if values is not None:
+            items = _after_cursor(items, values, direction, "occurred_at")
+        if document.get("archived_count"):
+            archive_query = {"customer_id": oid, **element_filter.mongo()}
+            if page_request.count:
+                total += self.archive.count_documents(archive_query)
+            if values is not None:
+                archive_query = {"$and": [archive_query, _keyset_mongo(values, direction, "occurred_at")]}
+            archived = list(self.archive.find(archive_query, {"_id": 0})
+                            .sort(sort).limit(skip + page_request.size + 1))
+            items = self._merge(items, archived, direction, "occurred_at")
+        return _paginate(items, total if page_request.count else None, page_request, sort, skip)
+
+    def feed(self, element_filter, page_request, customer_id=None):
+        """Every customer's interactions, newest first.
+
+        Customers are walked in `activity_at` order (an upper bound of their newest interaction,
+        index-backed); the walk stops once the next customer cannot beat what has been collected.
+        Archived interactions come from one index-backed query on the archive.
+        """
+        sort = [("occurred_at", DESCENDING), ("id", DESCENDING)]
+        values, skip = self._position(page_request, sort)
+        want = skip + page_request.size + 1
+        customer_query = {"activity_at": {"$ne": None}}
+        if customer_id is not None:
+            customer_query["_id"] = to_object_id(customer_id)
+        lower = element_filter.ranges.get("occurred_at", {}).get("$gte")
+        if lower is not None:
+            customer_query["activity_at"] = {"$gte": lower}
+        collected = []
+        cursor = (self.customers.find(customer_query, {"interactions": 1, "activity_at": 1})
+                  .sort([("activity_at", DESCENDING), ("_id", DESCENDING)]).batch_size(FEED_BATCH))
+        for document in cursor:
+            if len(collected) >= want and document["activity_at"] < collected[want - 1]["occurred_at"]:
+                break
+            for item in document.get("interactions", []):
+                if element_filter.matches(item):
+                    collected.append({**item, "customer_id": document["_id"]})
+            if values is not None:
+                collected = _after_cursor(collected, values, DESCENDING, "occurred_at")
+            collected.sort(key=lambda item: _sort_key(item, "occurred_at"), reverse=True)
+            del collected[want:]
+        cursor.close()
+        archive_query = element_filter.mongo()
+        if customer_id is not None:
+            archive_query["customer_id"] = to_object_id(customer_id)
+        paged_archive_query = archive_query
+        if values is not None:
+            paged_archive_query = {"$and": [archive_query, _keyset_mongo(values, DESCENDING, "occurred_at")]}
+        archived = list(self.archive.find(paged_archive_query, {"_id": 0}).sort(sort).limit(want))
+        items = self._merge(collected, archived, DESCENDING, "occurred_at")
+        total = None
+        if page_request.count:
+            total = self._count_embedded(customer_query, element_filter) + self.archive.count_documents(archive_query)
+        return _paginate(items, total, page_request, sort, skip)
+
+    def scheduled(self, element_filter, time_field, page_request):
+        """Interactions matching `element_filter`, soonest `time_field` first (meetings, follow-ups)."""
+        sort = [(time_field, ASCENDING), ("id", ASCENDING)]
+        values, skip = self._position(page_request, sort)
+        want = skip + page_request.size + 1
+        customer_id = element_filter.equals.get("customer_id")
+        embedded_filter = ElementFilter(
+            {k: v for k, v in element_filter.equals.items() if k != "customer_id"}, element_filter.ranges,
+        )
+        customer_query = {"interactions": {"$elemMatch": embedded_filter.mongo()}}
+        if customer_id is not None:
+            customer_query["_id"] = customer_id
+        element_match = embedded_filter.mongo("interactions.")
+        if values is not None:
+            element_match = {"$and": [element_match, _keyset_mongo(values, ASCENDING, time_field, "interactions.")]}
+        pipeline = [
+            {"$match": customer_query},
+            {"$project": {"interactions": 1}},
+            {"$unwind": "$interactions"},
+            {"$match": element_match},
+            {"$sort": {f"interactions.{time_field}": 1, "interactions.id": 1}},
+            {"$limit": want},
+        ]
+        embedded = [{**row["interactions"], "customer_id": row["_id"]} for row in self.customers.aggregate(pipeline)]
+        archive_query = element_filter.mongo()
+        paged_archive_query = archive_query
+        if values is not None:
+            paged_archive_query = {"$and": [archive_query, _keyset_mongo(values, ASCENDING, time_field)]}
+        archived = list(self.archive.find(paged_archive_query, {"_id": 0}).sort(sort).limit(want))
+        items = self._merge(embedded, archived, ASCENDING, time_field)
+        total = None
+        if page_request.count:
+            total = self._count_embedded(customer_query, embedded_filter) + self.archive.count_documents(archive_query)
+        return _paginate(items, total, page_request, sort, skip)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    @staticmethod
+    def _position(page_request, sort):
+        if page_request.cursor:
+            return decode_cursor(page_request.cursor, sort), 0
+        return None, (page_request.page - 1) * page_request.size
+
+    @staticmethod
+    def _merge(first, second, direction, time_field):
+        """Merge two sorted lists, dropping duplicates (an item caught mid-archive is in both)."""
+        seen = set()
+        merged = []
+        for item in sorted(first + second, key=lambda item: _sort_key(item, time_field), reverse=direction < 0):
+            if item["id"] not in seen:
+                seen.add(item["id"])
+                merged.append(item)
+        return merged
+
+    def _count_embedded(self, customer_query, element_filter):
+        pipeline = [
+            {"$match": customer_query},
+            {"$project": {"interactions": 1}},
+            {"$unwind": "$interactions"},
+            {"$match": element_filter.mongo("interactions.")},
+            {"$count": "n"},
+        ]
+        rows = list(self.customers.aggregate(pipeline))
+        return rows[0]["n"] if rows else 0

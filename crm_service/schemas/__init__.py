@@ -1,0 +1,1 @@
+"""Marshmallow schemas, one module per resource; every payload in and out goes through one."""
