@@ -98,6 +98,7 @@ class TestConfig(Config):
     """Fast tests: mongomock, bcrypt cost 4, a fixed secret that only tests use."""
 
     ENV_NAME = "test"
+    __test__ = False  # not a pytest test class
 
     def __init__(self):
         super().__init__()
