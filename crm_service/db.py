@@ -109,9 +109,18 @@ class MongoHandle:
     def db(self):
         return self.client[self._config["MONGO_DB_NAME"]]
 
+    def close(self):
+        if self._client is not None and self._owned:
+            self._client.close()
+            self._client = None
+
 
 def init_app(app, client=None):
     app.extensions[EXTENSION_KEY] = MongoHandle(app.config, client)
+
+
+def close_client(app):
+    app.extensions[EXTENSION_KEY].close()
 
 
 def get_db(app=None):
