@@ -69,6 +69,11 @@ INDEXES = {
         IndexModel([("id", ASCENDING)], unique=True, name="interaction_id"),
         IndexModel([("occurred_at", DESCENDING), ("id", DESCENDING)], name="feed"),
         IndexModel([("status", ASCENDING), ("occurred_at", ASCENDING)], name="status_time"),
+        # /interactions/upcoming: archived meetings by type and status, soonest first (filter and sort).
+        IndexModel(
+            [("type", ASCENDING), ("status", ASCENDING), ("occurred_at", ASCENDING), ("id", ASCENDING)],
+            name="type_status_time",
+        ),
         IndexModel([("follow_up_required", ASCENDING), ("follow_up_date", ASCENDING)], name="follow_ups"),
     ],
 }

@@ -1,5 +1,7 @@
 """The one error shape, and the handlers that turn every error source into it."""
 import logging
+import re
+from http import HTTPStatus
 
 from flask import g, jsonify
 from marshmallow import ValidationError
@@ -37,8 +39,8 @@ class ApiError(Exception):
     def __init__(self, status, message=None, errors=None, headers=None):
         super().__init__(message)
         self.status = status
-        self.code = CODES.get(status, ("error", ""))[0]
-        self.message = message or CODES.get(status, ("", "Error"))[1]
+        self.code, default_message = CODES.get(status) or _fallback(status)
+        self.message = message or default_message
         self.errors = errors
         self.headers = headers or {}
 
@@ -68,8 +70,17 @@ def invalid(errors, message="Request is invalid"):
     return ApiError(422, message, errors)
 
 
+def _fallback(status):
+    """Code and message for a status outside the table (e.g. 408 from werkzeug): from its HTTP phrase."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        return "error", "Error"
+    return re.sub(r"[^a-z0-9]+", "_", phrase.lower()).strip("_"), phrase
+
+
 def error_response(status, message=None, errors=None, headers=None):
-    code, default_message = CODES.get(status, ("error", "Error"))
+    code, default_message = CODES.get(status) or _fallback(status)
     body = {
         "status": status,
         "code": code,
@@ -82,14 +93,25 @@ def error_response(status, message=None, errors=None, headers=None):
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value
+    if status == 401:
+        response.headers.setdefault("WWW-Authenticate", "Bearer")  # RFC 9110: a 401 names its scheme
     return response
 
 
+DUP_KEY = re.compile(r"dup key: \{ ?([A-Za-z_][\w.]*):")
+STORAGE_FIELDS = {"username_key": "username", "name_key": "name"}
+
+
 def _duplicate_field(exc):
+    """The API field behind a unique-index clash, from the server's details or its message; None if unknown."""
     details = getattr(exc, "details", None) or {}
-    key_pattern = details.get("keyPattern") or {}
-    field = next(iter(key_pattern), None)
-    return {"username_key": "username", "name_key": "name"}.get(field, field)
+    field = next(iter(details.get("keyPattern") or {}), None)
+    if field is None:
+        match = DUP_KEY.search(str(exc))
+        field = match.group(1) if match else None
+    if field is None or field.startswith("_"):
+        return None
+    return STORAGE_FIELDS.get(field, field)
 
 
 def register_error_handlers(app):
@@ -104,11 +126,9 @@ def register_error_handlers(app):
 
     @app.errorhandler(HTTPException)
     def handle_http_error(exc):
-        headers = {}
-        if exc.code == 405 and exc.valid_methods:
-            headers["Allow"] = ", ".join(exc.valid_methods)
-        message = None if exc.code in CODES else exc.description
-        return error_response(exc.code or 500, message, headers=headers)
+        # Only the headers that carry meaning (Allow, Retry-After); never werkzeug's HTML or wording.
+        headers = {name: value for name, value in exc.get_headers() if name in ("Allow", "Retry-After")}
+        return error_response(exc.code or 500, headers=headers)
 
     @app.errorhandler(DuplicateKeyError)
     def handle_duplicate(exc):

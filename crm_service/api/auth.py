@@ -20,7 +20,7 @@ from crm_service.schemas.users import (
     TokenSchema,
     UserSchema,
 )
-from crm_service.services.accounts import register_customer
+from crm_service.services.accounts import register_customer, update_profile
 
 from .docs import operation
 from .helpers import load_body, no_content, record_response
@@ -43,7 +43,9 @@ class RegisteredSchema(Schema):
 
 @bp.post("/register")
 @operation("Register as a customer (creates the user and its customer record)", tags=["auth"],
-           body=RegisterSchema, response=RegisteredSchema, status=201, errors=(409,), public=True)
+           body=RegisterSchema, response=RegisteredSchema, status=201, errors=(403, 409), public=True,
+           description="`role` may be omitted or `customer`; any other role is 403 and creates nothing. "
+                       "`company` links an existing company by case-insensitive name, or creates it.")
 def register():
     data = load_body(register_schema)
     if data.get("role") not in (None, "customer"):
@@ -54,7 +56,11 @@ def register():
 
 
 @bp.post("/login")
-@operation("Log in with username or email", tags=["auth"], body=LoginSchema, response=TokenSchema, public=True)
+@operation("Log in with username or email", tags=["auth"], body=LoginSchema, response=TokenSchema, public=True,
+           errors=(401, 429),
+           description="Unknown user, wrong password and inactive account all answer 401 `Invalid username or "
+                       "password`. After 5 failures for one account within 15 minutes every login for it is 429 "
+                       "with `Retry-After` until the window ends.")
 def login():
     data = load_body(login_schema)
     db = get_db()
@@ -115,11 +121,11 @@ def get_me():
 
 @bp.route("/me", methods=["PATCH", "PUT"])
 @require()
-@operation("Change own names and phone", tags=["auth"], body=MeUpdateSchema, response=UserSchema)
+@operation("Change own names and phone (a customer user's customer record follows)", tags=["auth"],
+           body=MeUpdateSchema, body_partial=True, response=UserSchema)
 def update_me():
     changes = load_body(me_update_schema, partial=True)
-    users = UserRepository(get_db())
-    user = users.update(current_principal().user_id, changes) if changes else users.get(current_principal().user_id)
+    user = update_profile(current_principal().user_id, changes)
     if user is None:
         raise Unauthorized("Token has been revoked")
     return record_response(user_schema.dump(user))
@@ -136,6 +142,8 @@ def change_password():
     users = UserRepository(db)
     if not check_password(data["current_password"], users.password_hash(principal.user_id)):
         raise invalid({"current_password": ["Current password is incorrect."]})
-    users.update(principal.user_id, {"password_hash": hash_password(data["new_password"])})
-    SessionRepository(db).revoke_user(users.get(principal.user_id)["_id"], "password changed", keep_sid=principal.sid)
+    user = users.update(principal.user_id, {"password_hash": hash_password(data["new_password"])})
+    if user is None:
+        raise Unauthorized("Token has been revoked")
+    SessionRepository(db).revoke_user(user["_id"], "password changed", keep_sid=principal.sid)
     return no_content()

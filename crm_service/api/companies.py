@@ -1,5 +1,8 @@
 """Companies and the people who work there."""
-from flask import Blueprint
+from contextlib import contextmanager
+
+from flask import Blueprint, url_for
+from pymongo.errors import DuplicateKeyError
 
 from crm_service.auth.decorators import current_principal, require
 from crm_service.db import get_db
@@ -7,12 +10,15 @@ from crm_service.errors import Conflict, NotFound
 from crm_service.repositories.base import to_object_id
 from crm_service.repositories.companies import CompanyRepository
 from crm_service.repositories.customers import CustomerRepository
+from crm_service.repositories.tombstones import TombstoneRepository
 from crm_service.schemas.companies import CompanyDeleteQuerySchema, CompanyListQuerySchema, CompanySchema
 from crm_service.schemas.customers import CustomerListQuerySchema, CustomerSchema
 
+from .customers import SORT_FIELDS as CUSTOMER_SORT_FIELDS
+from .customers import confine_query, own_record_schema
 from .docs import operation
 from .etags import check_if_match, record_with_etag
-from .helpers import created, load_body, load_query, no_content, page_request, page_response, sort_of
+from .helpers import load_body, load_query, no_content, page_request, page_response, sort_of
 
 bp = Blueprint("companies", __name__, url_prefix="/api/v1/companies")
 
@@ -31,6 +37,16 @@ def own_company_id():
         return None
     customer = CustomerRepository(get_db()).get(principal.customer_id)
     return (customer or {}).get("company_id") or False
+
+
+@contextmanager
+def _unique_name():
+    """Company names are unique case-insensitively (a unique index); a clash is 409 on `name`."""
+    try:
+        yield
+    except DuplicateKeyError as exc:
+        raise Conflict("A company with this name already exists", {"name": ["This value is already in use."]}) \
+            from exc
 
 
 def _visible_company(company_id):
@@ -59,8 +75,10 @@ def list_companies():
            errors=(409,))
 def create_company():
     data = load_body(company_schema)
-    company = CompanyRepository(get_db()).create(data)
-    return created(company_schema.dump(company), "companies.get_company", company_id=str(company["_id"]))
+    with _unique_name():
+        company = CompanyRepository(get_db()).create(data)
+    location = url_for("companies.get_company", company_id=str(company["_id"]))
+    return record_with_etag(company_schema.dump(company), company, 201, location)
 
 
 @bp.get("/<company_id>")
@@ -79,7 +97,8 @@ def update_company(company_id):
     changes = load_body(company_schema, partial=True)
     company = _visible_company(company_id)
     check_if_match(company)
-    updated = CompanyRepository(get_db()).update(company_id, changes, company) if changes else company
+    with _unique_name():
+        updated = CompanyRepository(get_db()).update(company_id, changes, company) if changes else company
     if updated is None:
         check_if_match(company, force=True)
     return record_with_etag(company_schema.dump(updated), updated)
@@ -93,8 +112,10 @@ def delete_company(company_id):
     query = load_query(delete_query_schema)
     company = _visible_company(company_id)
     check_if_match(company)
-    if not CompanyRepository(get_db()).delete(company_id, query["detach"]):
+    db = get_db()
+    if not CompanyRepository(db).delete(company_id, query["detach"]):
         raise Conflict("The company still has customers; pass detach=true to unlink them")
+    TombstoneRepository(db).record("companies", company["_id"])
     return no_content()
 
 
@@ -106,8 +127,7 @@ def list_company_customers(company_id):
     company = _visible_company(company_id)
     query = load_query(customer_query_schema)
     query["company_id"] = str(company["_id"])
-    principal = current_principal()
-    only_id = to_object_id(principal.customer_id) if principal.is_customer else None
-    sort = sort_of(query, customer_query_schema, {"last_name": "last_name_key"})
+    only_id = confine_query(query)
+    sort = sort_of(query, customer_query_schema, CUSTOMER_SORT_FIELDS)
     page = CustomerRepository(get_db()).list(query, sort, page_request(query), only_id)
-    return page_response(page, customer_schema)
+    return page_response(page, customer_schema if only_id is None else own_record_schema)

@@ -1,15 +1,20 @@
 """Customers: list and search, create, read, change, soft delete and restore."""
-from flask import Blueprint, current_app
+from contextlib import contextmanager
+
+from flask import Blueprint, current_app, url_for
+from pymongo.errors import DuplicateKeyError
 
 from crm_service.auth.decorators import current_principal, require
 from crm_service.db import get_db
-from crm_service.errors import NotFound, invalid
+from crm_service.errors import Conflict, Forbidden, NotFound, invalid
 from crm_service.repositories.base import to_object_id
 from crm_service.repositories.companies import CompanyRepository
 from crm_service.repositories.customers import CustomerRepository
+from crm_service.repositories.sessions import SessionRepository
 from crm_service.repositories.tombstones import TombstoneRepository
 from crm_service.repositories.users import UserRepository
 from crm_service.schemas.customers import (
+    CustomerDeleteQuerySchema,
     CustomerListQuerySchema,
     CustomerSchema,
     CustomerSearchQuerySchema,
@@ -18,7 +23,7 @@ from crm_service.schemas.customers import (
 
 from .docs import operation
 from .etags import check_if_match, record_with_etag
-from .helpers import created, json_body, load_query, no_content, page_request, page_response, sort_of
+from .helpers import json_body, load_query, no_content, page_request, page_response, sort_of
 
 bp = Blueprint("customers", __name__, url_prefix="/api/v1/customers")
 
@@ -28,7 +33,10 @@ own_record_schema = CustomerSchema(exclude=("notes", "owner_id"))
 self_update_schema = CustomerSelfUpdateSchema()
 list_query_schema = CustomerListQuerySchema()
 search_query_schema = CustomerSearchQuerySchema()
+delete_query_schema = CustomerDeleteQuerySchema()
 SORT_FIELDS = {"last_name": "last_name_key"}
+# Filters a customer user may not use: it cannot see these fields, so it may not probe them either.
+STAFF_ONLY_FILTERS = ("owner_id",)
 
 
 def output_schema():
@@ -44,6 +52,27 @@ def visible_customer(customer_id):
     if customer is None:
         raise NotFound("Customer not found")
     return customer
+
+
+def confine_query(query):
+    """The restriction for the caller: a customer user lists only its own record (None for staff)."""
+    principal = current_principal()
+    if not principal.is_customer:
+        return None
+    hidden = [name for name in STAFF_ONLY_FILTERS if name in query]
+    if hidden:
+        raise invalid({name: ["Unknown field."] for name in hidden}, "Query string is invalid")
+    return to_object_id(principal.customer_id)
+
+
+@contextmanager
+def _unique_email():
+    """Emails are unique case-insensitively (stored lower-case, unique index); a clash is 409 on `email`."""
+    try:
+        yield
+    except DuplicateKeyError as exc:
+        raise Conflict("A customer with this email already exists", {"email": ["This value is already in use."]}) \
+            from exc
 
 
 def _linked_company(data):
@@ -64,9 +93,8 @@ def _check_owner(data):
 
 
 def _list(query, schema):
-    principal = current_principal()
-    only_id = to_object_id(principal.customer_id) if principal.is_customer else None
-    if principal.is_customer:
+    only_id = confine_query(query)
+    if only_id is not None:
         query.pop("is_active", None)
     page = CustomerRepository(get_db()).list(query, sort_of(query, schema, SORT_FIELDS), page_request(query), only_id)
     return page_response(page, output_schema())
@@ -104,8 +132,10 @@ def create_customer():
     _check_owner(data)
     data.setdefault("preferred_language", current_app.config["DEFAULT_LANGUAGE"])
     data.pop("company_id", None)
-    customer = CustomerRepository(get_db()).create(data, company)
-    return created(customer_schema.dump(customer), "customers.get_customer", customer_id=str(customer["_id"]))
+    with _unique_email():
+        customer = CustomerRepository(get_db()).create(data, company)
+    location = url_for("customers.get_customer", customer_id=str(customer["_id"]))
+    return record_with_etag(customer_schema.dump(customer), customer, 201, location)
 
 
 @bp.get("/<customer_id>")
@@ -126,27 +156,51 @@ def update_customer(customer_id):
     changes = schema.load(json_body(), partial=True)
     current = visible_customer(customer_id)
     check_if_match(current)
+    if "is_active" in changes and "crm:delete:customers" not in principal.permissions:
+        # Switching a record off is a delete: sales may not do it through PATCH either.
+        raise Forbidden("Only users who may delete customers can change is_active")
     company = None
     if "company_id" in changes:
         company = _linked_company(changes)
     _check_owner(changes)
-    repository = CustomerRepository(get_db())
-    updated = repository.update(customer_id, changes, current, company) if changes else current
+    db = get_db()
+    with _unique_email():
+        updated = CustomerRepository(db).update(customer_id, changes, current, company) if changes else current
     if updated is None:
         check_if_match(current, force=True)
+    if current.get("is_active", True) and updated.get("is_active") is False:
+        TombstoneRepository(db).record("customers", current["_id"], current["_id"])
     return record_with_etag(output_schema().dump(updated), updated)
 
 
 @bp.delete("/<customer_id>")
 @require("crm:delete:customers")
-@operation("Soft-delete a customer (is_active=false); staff can still read it and restore it",
-           tags=["customers"], status=204, errors=(412,))
+@operation("Soft-delete a customer (is_active=false); staff can still read it and restore it. "
+           "With erase=true (admin) the person and its history are removed for good.",
+           tags=["customers"], query=CustomerDeleteQuerySchema, status=204, errors=(412,))
 def delete_customer(customer_id):
+    query = load_query(delete_query_schema)
     current = visible_customer(customer_id)
     check_if_match(current)
+    if query["erase"]:
+        return _erase(current)
+    if current.get("is_active", True):
+        db = get_db()
+        CustomerRepository(db).set_active(customer_id, False)
+        TombstoneRepository(db).record("customers", current["_id"], current["_id"])
+    return no_content()
+
+
+def _erase(customer):
+    """Privacy erasure: the record with its history, and the person's login; the id is 404 afterwards."""
+    if not current_principal().is_admin:
+        raise Forbidden("Only admins may erase a customer")
     db = get_db()
-    CustomerRepository(db).set_active(customer_id, False)
-    TombstoneRepository(db).record("customers", current["_id"], current["_id"])
+    CustomerRepository(db).erase(customer["_id"])
+    if customer.get("user_id"):
+        UserRepository(db).delete(customer["user_id"])
+        SessionRepository(db).revoke_user(customer["user_id"], "customer erased")
+    TombstoneRepository(db).record("customers", customer["_id"], customer["_id"])
     return no_content()
 
 

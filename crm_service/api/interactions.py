@@ -59,7 +59,15 @@ def _time_filter(query, element_filter, field="occurred_at"):
         bounds["$lt"] = query["to"]
     if bounds:
         element_filter.ranges[field] = bounds
+    if query.get("updated_since"):
+        element_filter.ranges["updated_at"] = {"$gt": query["updated_since"]}
     return element_filter
+
+
+def _fixed_sort(query, schema, message):
+    """Lists that have one order only: any other `sort` is 422 rather than silently ignored."""
+    if (query.get("sort") or schema.default_sort) != schema.default_sort:
+        raise invalid({"sort": [message]}, "Query string is invalid")
 
 
 def _history_filter(query):
@@ -181,8 +189,7 @@ def delete_interaction(customer_id, interaction_id):
            response=InteractionSchema, paged=True)
 def feed():
     query = load_query(feed_query_schema)
-    if query.get("sort", "-occurred_at") != "-occurred_at":
-        raise invalid({"sort": ["The feed is newest first: sort=-occurred_at."]}, "Query string is invalid")
+    _fixed_sort(query, feed_query_schema, "The feed is newest first: sort=-occurred_at.")
     customer_id = _scope_customer(query)
     if customer_id is not None and to_object_id(customer_id) is None:
         raise invalid({"customer_id": ["Not a valid id."]}, "Query string is invalid")
@@ -196,6 +203,7 @@ def feed():
            query=UpcomingQuerySchema, response=InteractionSchema, paged=True)
 def upcoming():
     query = load_query(upcoming_query_schema)
+    _fixed_sort(query, upcoming_query_schema, "Upcoming meetings are soonest first: sort=occurred_at.")
     start = query.get("from_") or utcnow()
     end = query.get("to") or start + UPCOMING_WINDOW
     element_filter = ElementFilter({"type": "meeting", "status": "scheduled"},
@@ -211,6 +219,7 @@ def upcoming():
            response=InteractionSchema, paged=True)
 def follow_ups():
     query = load_query(follow_up_query_schema)
+    _fixed_sort(query, follow_up_query_schema, "Follow-ups are oldest due first: sort=follow_up_date.")
     bounds = {"$ne": None}
     if query.get("due_before"):
         bounds = {"$lt": query["due_before"]}
@@ -221,6 +230,8 @@ def follow_ups():
 
 
 def _scoped_filters(query, element_filter):
+    if query.get("updated_since"):
+        element_filter.ranges["updated_at"] = {"$gt": query["updated_since"]}
     if query.get("employee_id"):
         element_filter.equals["employee_id"] = to_object_id(query["employee_id"])
     customer_id = _scope_customer(query)

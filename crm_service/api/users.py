@@ -1,17 +1,20 @@
 """Staff accounts (admin and sales), managed by admins."""
-from flask import Blueprint
+from flask import Blueprint, url_for
+from pymongo.errors import DuplicateKeyError
 
 from crm_service.auth.decorators import current_principal, require
 from crm_service.auth.passwords import hash_password
 from crm_service.db import get_db
 from crm_service.errors import NotFound, invalid
+from crm_service.repositories.base import to_object_id
 from crm_service.repositories.sessions import SessionRepository
 from crm_service.repositories.users import UserRepository
 from crm_service.schemas.users import UserCreateSchema, UserListQuerySchema, UserSchema, UserUpdateSchema
+from crm_service.services.accounts import user_conflict
 
 from .docs import operation
 from .etags import check_if_match, record_with_etag
-from .helpers import created, load_body, load_query, no_content, page_request, page_response, sort_of
+from .helpers import load_body, load_query, no_content, page_request, page_response, sort_of
 
 bp = Blueprint("users", __name__, url_prefix="/api/v1/users")
 
@@ -27,6 +30,10 @@ def _staff_or_404(users, user_id):
     if user is None:
         raise NotFound("User not found")
     return user
+
+
+def _is_caller(user):
+    return user["_id"] == to_object_id(current_principal().user_id)
 
 
 @bp.get("")
@@ -46,8 +53,12 @@ def list_users():
 def create_user():
     data = load_body(create_schema)
     data["password_hash"] = hash_password(data.pop("password"))
-    user = UserRepository(get_db()).create(data)
-    return created(user_schema.dump(user), "users.get_user", user_id=str(user["_id"]))
+    users = UserRepository(get_db())
+    try:
+        user = users.create(data)
+    except DuplicateKeyError as exc:
+        raise user_conflict(users, data["username"], data["email"]) from exc
+    return record_with_etag(user_schema.dump(user), user, 201, url_for("users.get_user", user_id=str(user["_id"])))
 
 
 @bp.get("/<user_id>")
@@ -60,22 +71,31 @@ def get_user(user_id):
 
 @bp.route("/<user_id>", methods=["PATCH"])
 @require("crm:update:users")
-@operation("Change a staff user; deactivating or demoting it revokes its tokens", tags=["users"],
-           body=UserUpdateSchema, body_partial=True, response=UserSchema, errors=(409, 412))
+@operation("Change a staff user; deactivating it, or changing its role or password, revokes its tokens",
+           tags=["users"], body=UserUpdateSchema, body_partial=True, response=UserSchema, errors=(409, 412))
 def update_user(user_id):
     changes = load_body(update_schema, partial=True)
     db = get_db()
     users = UserRepository(db)
     current = _staff_or_404(users, user_id)
     check_if_match(current)
-    if current["_id"] == _principal_oid() and (changes.get("is_active") is False or changes.get("role") == "sales"):
-        raise invalid({"is_active": ["Admins cannot deactivate or demote themselves."]})
+    if _is_caller(current):
+        if changes.get("is_active") is False:
+            raise invalid({"is_active": ["Admins cannot deactivate themselves."]})
+        if changes.get("role", "admin") != "admin":
+            raise invalid({"role": ["Admins cannot demote themselves."]})
     if "password" in changes:
         changes["password_hash"] = hash_password(changes.pop("password"))
-    user = users.update(user_id, changes, expected_version=current["version"]) if changes else current
+    if not changes:
+        return record_with_etag(user_schema.dump(current), current)
+    try:
+        user = users.update(user_id, changes, expected_version=current["version"])
+    except DuplicateKeyError as exc:
+        raise user_conflict(users, email=changes.get("email"), exclude_id=current["_id"]) from exc
     if user is None:
-        check_if_match(users.get_staff(user_id), force=True)
-    if changes.get("is_active") is False or "role" in changes or "password_hash" in changes:
+        check_if_match(current, force=True)  # changed or deleted since we read it
+    # Tokens carry the role, so a new role (like a new password or a deactivation) ends every login.
+    if changes.get("is_active") is False or "password_hash" in changes or user["role"] != current["role"]:
         SessionRepository(db).revoke_user(current["_id"], "account changed by admin")
     return record_with_etag(user_schema.dump(user), user)
 
@@ -88,13 +108,8 @@ def delete_user(user_id):
     users = UserRepository(db)
     current = _staff_or_404(users, user_id)
     check_if_match(current)
-    if current["_id"] == _principal_oid():
+    if _is_caller(current):
         raise invalid({"id": ["Admins cannot delete themselves."]})
     users.delete(user_id)
     SessionRepository(db).revoke_user(current["_id"], "account deleted")
     return no_content()
-
-
-def _principal_oid():
-    from crm_service.repositories.base import to_object_id
-    return to_object_id(current_principal().user_id)

@@ -27,5 +27,10 @@ def check_password(password, password_hash):
     so the time of a failed login says nothing about why it failed.
     """
     encoded = password.encode()
-    matches = bcrypt.checkpw(encoded[:MAX_BYTES], (password_hash or _dummy_hash()).encode())
-    return matches and password_hash is not None and len(encoded) <= MAX_BYTES
+    usable = isinstance(password_hash, str) and password_hash.startswith("$2")
+    try:
+        matches = bcrypt.checkpw(encoded[:MAX_BYTES], (password_hash if usable else _dummy_hash()).encode())
+    except ValueError:  # a damaged hash in the database: no password can match it
+        bcrypt.checkpw(encoded[:MAX_BYTES], _dummy_hash().encode())
+        matches = False
+    return matches and usable and len(encoded) <= MAX_BYTES

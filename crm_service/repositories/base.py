@@ -79,14 +79,27 @@ def _encode_value(value):
 
 def _decode_value(value):
     if isinstance(value, dict):
-        if set(value) == {"d"}:
-            return datetime.fromisoformat(value["d"])
-        if set(value) == {"o"}:
+        if set(value) == {"d"} and isinstance(value["d"], str):
+            parsed = datetime.fromisoformat(value["d"])
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        if set(value) == {"o"} and ObjectId.is_valid(value["o"]):
             return ObjectId(value["o"])
         raise ValueError("bad cursor value")
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        raise ValueError("bad cursor number")
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     raise ValueError("bad cursor value")
+
+
+def _check_type(field, value):
+    """Ids must come back as ids and times as times: a hand-edited cursor never reaches a comparison."""
+    name = field.rsplit(".", 1)[-1]
+    if name in ("_id", "id") and not isinstance(value, ObjectId):
+        raise ValueError("bad cursor id")
+    if name.endswith("_at") and value is not None and not isinstance(value, datetime):
+        raise ValueError("bad cursor time")
+    return value
 
 
 def sort_label(sort):
@@ -104,10 +117,12 @@ def decode_cursor(cursor, sort):
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if data["s"] != sort_label(sort) or len(data["v"]) != len(sort):
+        if not isinstance(data, dict) or not isinstance(data.get("v"), list):
+            raise ValueError("not a cursor")
+        if data.get("s") != sort_label(sort) or len(data["v"]) != len(sort):
             raise ValueError("cursor belongs to another sort")
-        return [_decode_value(value) for value in data["v"]]
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        return [_check_type(field, _decode_value(value)) for (field, _), value in zip(sort, data["v"], strict=True)]
+    except (ValueError, KeyError, TypeError, RecursionError, binascii.Error) as exc:
         raise invalid({"cursor": ["Not a valid cursor for this list and sort."]}) from exc
 
 

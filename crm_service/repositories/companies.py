@@ -48,10 +48,13 @@ class CompanyRepository:
             return_document=ReturnDocument.AFTER,
         )
         if updated is not None and "name" in changes and changes["name"] != current.get("name"):
-            # Customers carry the company name for display and the `company` filter.
+            # Customers carry the company name for display and the `company` filter; their version and
+            # updated_at move too, so ETags and `updated_since` sync see the change.
             self.customers.update_many(
                 {"company_id": oid},
-                {"$set": {"company_name": updated["name"], "company_terms": words(updated["name"])}},
+                {"$set": {"company_name": updated["name"], "company_terms": words(updated["name"]),
+                          "updated_at": changes["updated_at"]},
+                 "$inc": {"version": 1}},
             )
         return updated
 
@@ -73,9 +76,10 @@ class CompanyRepository:
         query = {}
         if only_id is not None:
             query["_id"] = only_id
-        if filters.get("q"):
+        if filters.get("q", "").strip():
+            # Text with no letters or digits can start no word: it matches nothing rather than everything.
             query["$and"] = [{"search_terms": prefix_pattern(word)} for word in words(filters["q"])[:5]] or [
-                {"_id": {"$exists": True}}]
+                {"_id": {"$exists": False}}]
         if filters.get("industry"):
             query["industry"] = filters["industry"]
         if filters.get("tags"):

@@ -7,7 +7,8 @@ from pymongo import ReturnDocument
 from .base import find_page, fold, prefix_pattern, to_object_id, utcnow, words
 
 # Reads never carry the embedded history or the index-only fields.
-RECORD_PROJECTION = {"interactions": 0, "search_terms": 0, "company_terms": 0}
+HIDDEN_FIELDS = ("interactions", "search_terms", "company_terms")
+RECORD_PROJECTION = dict.fromkeys(HIDDEN_FIELDS, 0)
 SEARCH_KINDS = ("n", "e", "p")
 
 
@@ -27,7 +28,9 @@ def derived_fields(document):
     """Index-only fields: a sort key for last_name and prefixed search words (n: name, e: email, p: phone)."""
     email = document.get("email") or ""
     terms = {f"n:{word}" for word in words(document.get("first_name")) + words(document.get("last_name"))}
-    terms |= {f"e:{part}" for part in [email] + words(email)}
+    domain = email.rpartition("@")[2] if "@" in email else ""
+    # The whole address, its words, and its domain (so "@example.com" and "example.com" find it too).
+    terms |= {f"e:{part}" for part in [email] + words(email) + ([domain, "@" + domain] if domain else [])}
     terms |= {f"p:{digits}" for digits in _phone_terms(document.get("phone"))}
     return {
         "last_name_key": fold(document.get("last_name") or "") or None,
@@ -35,18 +38,37 @@ def derived_fields(document):
     }
 
 
+NOTHING = {"_id": {"$exists": False}}
+PHONE_LIKE = re.compile(r"^[\d\s().+-]+$")
+
+
 def _search_clause(kinds, text):
-    """Every word of `text` must start one of the customer's words of the given kinds."""
+    """Every word of `text` must start one of the customer's words of the given kinds.
+
+    Text with no letters or digits (say "(") can start no word, so it matches nothing.
+    """
     clauses = []
     for word in words(text)[:5]:
         patterns = [prefix_pattern(f"{kind}:{word}") for kind in kinds]
         clauses.append({"search_terms": {"$in": patterns}})
-    return clauses
+    return clauses or [NOTHING]
+
+
+def _free_text_clause(text):
+    """`q`: words of the name, email or phone; a phone typed with spaces ("06 12 34") also matches as one number."""
+    by_words = _search_clause(SEARCH_KINDS, text)
+    digits = re.sub(r"\D", "", text)
+    if not PHONE_LIKE.match(text) or len(digits) < 2 or len(words(text)) < 2:
+        return by_words
+    by_phone = {"search_terms": prefix_pattern("p:" + digits)}
+    return [{"$or": [{"$and": by_words}, by_phone]}]
 
 
 class CustomerRepository:
     def __init__(self, db):
         self.collection = db.customers
+        # Interactions past the embed limit live in the archive; erasure must reach them too.
+        self.archive = db.interaction_archive
 
     def create(self, fields, company=None):
         now = utcnow()
@@ -67,7 +89,8 @@ class CustomerRepository:
         }
         document.update(derived_fields(document))
         document["_id"] = self.collection.insert_one(document).inserted_id
-        return {key: value for key, value in document.items() if key not in RECORD_PROJECTION}
+        # Not RECORD_PROJECTION's keys: mongomock adds "_id" to a projection dict it is given.
+        return {key: value for key, value in document.items() if key not in HIDDEN_FIELDS}
 
     def get(self, customer_id):
         oid = to_object_id(customer_id)
@@ -104,6 +127,14 @@ class CustomerRepository:
             return_document=ReturnDocument.AFTER,
         )
 
+    def erase(self, customer_id):
+        """Remove the record, its embedded history and its archived interactions."""
+        oid = to_object_id(customer_id)
+        if oid is None:
+            return False
+        self.archive.delete_many({"customer_id": oid})
+        return self.collection.delete_one({"_id": oid}).deleted_count == 1
+
     def delete_hard(self, customer_id):
         oid = to_object_id(customer_id)
         return oid is not None and self.collection.delete_one({"_id": oid}).deleted_count == 1
@@ -124,17 +155,17 @@ class CustomerRepository:
                 query[name] = to_object_id(filters[name])
         if filters.get("tags"):
             query["tags"] = {"$all": filters["tags"]}
-        if filters.get("q"):
-            clauses += _search_clause(SEARCH_KINDS, filters["q"])
-        if filters.get("name"):
+        if filters.get("q", "").strip():
+            clauses += _free_text_clause(filters["q"])
+        if filters.get("name", "").strip():
             clauses += _search_clause(("n",), filters["name"])
         if filters.get("email"):
             clauses.append({"search_terms": prefix_pattern("e:" + filters["email"].strip().lower())})
         if filters.get("phone"):
             digits = re.sub(r"\D", "", filters["phone"])
             clauses.append({"search_terms": prefix_pattern("p:" + digits)} if digits else {"_id": None})
-        if filters.get("company"):
-            clauses += [{"company_terms": prefix_pattern(word)} for word in words(filters["company"])[:5]]
+        if filters.get("company", "").strip():
+            clauses += [{"company_terms": prefix_pattern(word)} for word in words(filters["company"])[:5]] or [NOTHING]
         created = {}
         if filters.get("created_after"):
             created["$gte"] = filters["created_after"]

@@ -1,19 +1,25 @@
 """Interactions embedded in customer documents, with the oldest moved to an archive past a limit.
 
 A customer keeps at most INTERACTION_EMBED_LIMIT interactions in its `interactions` array,
-sorted newest first. Older ones move to `interaction_archive` (copied first, then pulled, so a
-crash between the two leaves a duplicate that reads skip, never a loss). Every read merges both.
+newest first. Older ones move to `interaction_archive` (copied first, then pulled, so a crash
+between the two leaves a duplicate that reads skip, never a loss; the next write for that
+customer finishes the move). Every read merges both and sorts by (time, id) itself, so nothing
+depends on the order of the array or on which items were archived.
 """
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING
-from pymongo.errors import BulkWriteError
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from .base import Page, decode_cursor, encode_cursor, to_object_id, utcnow
 
 HISTORY_PROJECTION = {"interactions": 1, "archived_count": 1}
 FEED_BATCH = 100
+# Statuses of interactions that did not happen (yet): they never move last_interaction_at.
+NOT_HAPPENED = ("scheduled", "cancelled")
+GUARDED_WRITE_ATTEMPTS = 5
 
 
 @dataclass
@@ -21,7 +27,7 @@ class ElementFilter:
     """Conditions on single interactions, usable in Python and in both collections."""
 
     equals: dict = field(default_factory=dict)
-    ranges: dict = field(default_factory=dict)  # field -> {"$gte"/"$lt"/"$lte"/"$gt": value}
+    ranges: dict = field(default_factory=dict)  # field -> {"$gte"/"$lt"/"$lte"/"$gt"/"$ne": value}
 
     def mongo(self, prefix=""):
         query = {prefix + name: value for name, value in self.equals.items()}
@@ -35,13 +41,27 @@ class ElementFilter:
                 return False
         for name, bounds in self.ranges.items():
             actual = item.get(name)
-            if actual is None:
-                return False
             for op, bound in bounds.items():
-                if ((op == "$gte" and not actual >= bound) or (op == "$gt" and not actual > bound)
-                        or (op == "$lt" and not actual < bound) or (op == "$lte" and not actual <= bound)):
+                if op == "$ne":
+                    if actual == bound:
+                        return False
+                elif actual is None or not _compare(op, actual, bound):
                     return False
         return True
+
+
+def _compare(op, actual, bound):
+    if op == "$gte":
+        return actual >= bound
+    if op == "$gt":
+        return actual > bound
+    if op == "$lt":
+        return actual < bound
+    return actual <= bound
+
+
+def _happened(item):
+    return item.get("status") not in NOT_HAPPENED
 
 
 def _sort_key(item, time_field):
@@ -90,17 +110,22 @@ class InteractionRepository:
         now = utcnow()
         item = {**interaction, "id": ObjectId(), "created_at": now, "updated_at": now}
         item.setdefault("occurred_at", now)
+        # One sort key: the reads order ties by id themselves (and mongomock sorts on one key only).
         update = {
-            "$push": {"interactions": {"$each": [item], "$sort": {"occurred_at": -1, "id": -1}}},
-            "$max": {"activity_at": item["occurred_at"]},
+            "$push": {"interactions": {"$each": [item], "$sort": {"occurred_at": -1}}},
             "$inc": {"embedded_count": 1, "interaction_count": 1, "version": 1},
             "$set": {"updated_at": now},
         }
-        if item.get("status") != "scheduled":
-            update["$max"]["last_interaction_at"] = item["occurred_at"]
-        result = self.customers.find_one_and_update(
-            {"_id": oid}, update, projection={"embedded_count": 1}, return_document=True,
-        )
+        times = {"activity_at": item["occurred_at"]}
+        if _happened(item):
+            times["last_interaction_at"] = item["occurred_at"]
+
+        def write(query, guarded_update):
+            return self.customers.find_one_and_update(
+                query, guarded_update, projection={"embedded_count": 1}, return_document=ReturnDocument.AFTER,
+            )
+
+        result = self._guarded_write({"_id": oid}, update, times, write)
         if result is None:
             return None
         if result["embedded_count"] > self.embed_limit:
@@ -108,29 +133,54 @@ class InteractionRepository:
         item["customer_id"] = oid
         return item
 
+    def _guarded_write(self, query, update, times, write):
+        """Apply `update` and raise each `times` field to at least its value, in one atomic write.
+
+        `$max` alone would do on MongoDB (null sorts lowest), but a field that is still null is
+        `$set` instead, guarded in the filter so the write stays atomic; mongomock cannot `$max`
+        over None. Returns what `write(query, update)` returns, or None when `query` matches nothing.
+        """
+        is_set = dict.fromkeys(times, True)
+        for _ in range(GUARDED_WRITE_ATTEMPTS):
+            guarded_query = dict(query)
+            guarded_update = {operator: dict(fields) for operator, fields in update.items()}
+            for name, value in times.items():
+                if is_set[name]:
+                    guarded_query[name] = {"$ne": None}
+                    guarded_update.setdefault("$max", {})[name] = value
+                else:
+                    guarded_query[name] = None
+                    guarded_update.setdefault("$set", {})[name] = value
+            result = write(guarded_query, guarded_update)
+            if result:
+                return result
+            current = self.customers.find_one(query, {"_id": 1, **dict.fromkeys(times, 1)})
+            if current is None:
+                return None
+            is_set = {name: current.get(name) is not None for name in times}
+        raise RuntimeError("customer kept changing during an interaction write")
+
     def archive_overflow(self, customer_oid):
-        """Move the oldest embedded interactions past the limit to the archive."""
+        """Move the oldest embedded interactions past the limit to the archive; returns how many moved."""
         document = self.customers.find_one({"_id": customer_oid}, {"embedded_count": 1})
         excess = (document or {}).get("embedded_count", 0) - self.embed_limit
         if excess <= 0:
             return 0
+        # The array is kept newest first, so its tail holds the oldest.
         tail = self.customers.find_one({"_id": customer_oid}, {"interactions": {"$slice": -excess}})
-        oldest = tail.get("interactions", [])
-        if not oldest:
-            return 0
-        try:
-            self.archive.insert_many([{**item, "customer_id": customer_oid} for item in oldest], ordered=False)
-        except BulkWriteError as exc:
-            # Already archived by a concurrent request: the copy is there, which is all we need.
-            if any(error.get("code") != 11000 for error in exc.details.get("writeErrors", [])):
-                raise
-        ids = [item["id"] for item in oldest]
-        self.customers.update_one(
-            {"_id": customer_oid, "interactions.id": {"$all": ids}},
-            {"$pull": {"interactions": {"id": {"$in": ids}}},
-             "$inc": {"embedded_count": -len(ids), "archived_count": len(ids)}},
-        )
-        return len(ids)
+        moved = 0
+        for item in (tail or {}).get("interactions", []):
+            # Copy first (idempotent: the embedded copy is authoritative until pulled), then pull
+            # only if still embedded, so a concurrent archiver neither loses nor double-counts it.
+            # DuplicateKeyError: a concurrent archiver upserted the same copy first.
+            with suppress(DuplicateKeyError):
+                self.archive.replace_one({"id": item["id"]}, {**item, "customer_id": customer_oid}, upsert=True)
+            result = self.customers.update_one(
+                {"_id": customer_oid, "interactions.id": item["id"]},
+                {"$pull": {"interactions": {"id": item["id"]}}, "$inc": {"embedded_count": -1, "archived_count": 1}},
+            )
+            moved += result.modified_count
+        return moved
 
     def get(self, customer_id, interaction_id):
         oid, iid = to_object_id(customer_id), to_object_id(interaction_id)
@@ -152,16 +202,22 @@ class InteractionRepository:
         changes = {**changes, "updated_at": now}
         embedded_set = {f"interactions.$.{name}": value for name, value in changes.items()}
         update = {"$set": {**embedded_set, "updated_at": now}, "$inc": {"version": 1}}
-        if "occurred_at" in changes:
-            update["$max"] = {"activity_at": changes["occurred_at"]}
-        result = self.customers.update_one({"_id": oid, "interactions.id": iid}, update)
-        if result.matched_count:
+        times = {"activity_at": changes["occurred_at"]} if "occurred_at" in changes else {}
+
+        def write(query, guarded_update):
+            # update_one, not find_one_and_update: mongomock mis-applies `$` in the latter.
+            return self.customers.update_one(query, guarded_update).matched_count
+
+        if self._guarded_write({"_id": oid, "interactions.id": iid}, update, times, write):
             if "occurred_at" in changes:
                 self._resort(oid)
             self._refresh_last_interaction(oid)
             return self.get(customer_id, interaction_id)
         result = self.archive.update_one({"customer_id": oid, "id": iid}, {"$set": changes})
-        return self.get(customer_id, interaction_id) if result.matched_count else None
+        if not result.matched_count:
+            return None
+        self._refresh_last_interaction(oid, touch=True)
+        return self.get(customer_id, interaction_id)
 
     def delete(self, customer_id, interaction_id):
         oid, iid = to_object_id(customer_id), to_object_id(interaction_id)
@@ -174,33 +230,41 @@ class InteractionRepository:
              "$set": {"updated_at": utcnow()}},
         )
         if result.modified_count:
+            # A copy left by an interrupted archive move would bring it back; it was never counted.
+            self.archive.delete_one({"customer_id": oid, "id": iid})
             self._refresh_last_interaction(oid)
             return True
         deleted = self.archive.delete_one({"customer_id": oid, "id": iid}).deleted_count
         if deleted:
-            self.customers.update_one(
-                {"_id": oid}, {"$inc": {"archived_count": -1, "interaction_count": -1, "version": 1},
-                               "$set": {"updated_at": utcnow()}},
-            )
+            self.customers.update_one({"_id": oid}, {"$inc": {"archived_count": -1, "interaction_count": -1}})
+            self._refresh_last_interaction(oid, touch=True)
         return bool(deleted)
 
     def _resort(self, oid):
-        self.customers.update_one(
-            {"_id": oid}, {"$push": {"interactions": {"$each": [], "$sort": {"occurred_at": -1, "id": -1}}}},
-        )
+        resort = {"$push": {"interactions": {"$each": [], "$sort": {"occurred_at": -1}}}}
+        self.customers.update_one({"_id": oid}, resort)
 
-    def _refresh_last_interaction(self, oid):
-        """Recompute last_interaction_at after an edit or delete (the newest are embedded)."""
-        document = self.customers.find_one({"_id": oid}, {"interactions": 1})
+    def _refresh_last_interaction(self, oid, touch=False):
+        """Recompute last_interaction_at after an edit or delete, from both the array and the archive.
+
+        Edits can leave an archived interaction newer than every embedded one, so both are read.
+        `touch` also bumps the customer's version, for changes made in the archive only.
+        """
+        document = self.customers.find_one({"_id": oid}, {"interactions.occurred_at": 1, "interactions.status": 1})
         if document is None:
             return
-        done = [item["occurred_at"] for item in document.get("interactions", []) if item.get("status") != "scheduled"]
-        if not done:
-            latest = self.archive.find_one(
-                {"customer_id": oid, "status": {"$ne": "scheduled"}}, sort=[("occurred_at", DESCENDING)],
-            )
-            done = [latest["occurred_at"]] if latest else []
-        self.customers.update_one({"_id": oid}, {"$set": {"last_interaction_at": max(done) if done else None}})
+        done = [item["occurred_at"] for item in document.get("interactions", []) if _happened(item)]
+        latest_archived = self.archive.find_one(
+            {"customer_id": oid, "status": {"$nin": list(NOT_HAPPENED)}}, {"occurred_at": 1},
+            sort=[("occurred_at", DESCENDING), ("id", DESCENDING)],
+        )
+        if latest_archived:
+            done.append(latest_archived["occurred_at"])
+        update = {"$set": {"last_interaction_at": max(done) if done else None}}
+        if touch:
+            update["$set"]["updated_at"] = utcnow()
+            update["$inc"] = {"version": 1}
+        self.customers.update_one({"_id": oid}, update)
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -213,16 +277,18 @@ class InteractionRepository:
         if document is None:
             return None
         sort = [("occurred_at", direction), ("id", direction)]
-        items = [{**item, "customer_id": oid} for item in document.get("interactions", [])
-                 if element_filter.matches(item)]
-        if direction > 0:
-            items.reverse()
+        embedded = document.get("interactions", [])
+        items = [{**item, "customer_id": oid} for item in embedded if element_filter.matches(item)]
+        items.sort(key=lambda item: _sort_key(item, "occurred_at"), reverse=direction < 0)
         total = len(items)
         values, skip = self._position(page_request, sort)
         if values is not None:
             items = _after_cursor(items, values, direction, "occurred_at")
         if document.get("archived_count"):
             archive_query = {"customer_id": oid, **element_filter.mongo()}
+            if embedded:
+                # Skip copies of still-embedded items (an interrupted move): listed and counted once.
+                archive_query["id"] = {"$nin": [item["id"] for item in embedded]}
             if page_request.count:
                 total += self.archive.count_documents(archive_query)
             if values is not None:
@@ -235,9 +301,9 @@ class InteractionRepository:
     def feed(self, element_filter, page_request, customer_id=None):
         """Every customer's interactions, newest first.
 
-        Customers are walked in `activity_at` order (an upper bound of their newest interaction,
-        index-backed); the walk stops once the next customer cannot beat what has been collected.
-        Archived interactions come from one index-backed query on the archive.
+        Customers are walked in `activity_at` order (an upper bound of their newest embedded
+        interaction, index-backed); the walk stops once the next customer cannot beat what has
+        been collected. Archived interactions come from one index-backed query on the archive.
         """
         sort = [("occurred_at", DESCENDING), ("id", DESCENDING)]
         values, skip = self._position(page_request, sort)
@@ -319,14 +385,11 @@ class InteractionRepository:
         return None, (page_request.page - 1) * page_request.size
 
     @staticmethod
-    def _merge(first, second, direction, time_field):
-        """Merge two sorted lists, dropping duplicates (an item caught mid-archive is in both)."""
-        seen = set()
-        merged = []
-        for item in sorted(first + second, key=lambda item: _sort_key(item, time_field), reverse=direction < 0):
-            if item["id"] not in seen:
-                seen.add(item["id"])
-                merged.append(item)
+    def _merge(embedded, archived, direction, time_field):
+        """Merge two lists in sort order; an item caught mid-archive is in both and the embedded copy wins."""
+        embedded_ids = {item["id"] for item in embedded}
+        merged = embedded + [item for item in archived if item["id"] not in embedded_ids]
+        merged.sort(key=lambda item: _sort_key(item, time_field), reverse=direction < 0)
         return merged
 
     def _count_embedded(self, customer_query, element_filter):

@@ -3,7 +3,12 @@ from pymongo import ReturnDocument
 
 from .base import find_page, to_object_id, utcnow
 
-PUBLIC_PROJECTION = {"password_hash": 0}
+STAFF_ROLES = ["admin", "sales"]
+
+
+def _public():
+    """A fresh projection each time: drivers and mongomock may add `_id` to the dict they are given."""
+    return {"password_hash": 0}
 
 
 class UserRepository:
@@ -27,19 +32,19 @@ class UserRepository:
 
     def get(self, user_id):
         oid = to_object_id(user_id)
-        return self.collection.find_one({"_id": oid}, PUBLIC_PROJECTION) if oid else None
+        return self.collection.find_one({"_id": oid}, _public()) if oid else None
 
     def get_staff(self, user_id):
         oid = to_object_id(user_id)
         if oid is None:
             return None
-        return self.collection.find_one({"_id": oid, "role": {"$in": ["admin", "sales"]}}, PUBLIC_PROJECTION)
+        return self.collection.find_one({"_id": oid, "role": {"$in": STAFF_ROLES}}, _public())
 
     def is_active_staff(self, user_id):
         oid = to_object_id(user_id)
         if oid is None:
             return False
-        query = {"_id": oid, "role": {"$in": ["admin", "sales"]}, "is_active": True}
+        query = {"_id": oid, "role": {"$in": STAFF_ROLES}, "is_active": True}
         return self.collection.count_documents(query, limit=1) == 1
 
     def find_for_login(self, identifier):
@@ -49,8 +54,23 @@ class UserRepository:
         return self.collection.find_one({field: key})
 
     def password_hash(self, user_id):
-        document = self.collection.find_one({"_id": to_object_id(user_id)}, {"password_hash": 1})
-        return document["password_hash"] if document else None
+        oid = to_object_id(user_id)
+        document = self.collection.find_one({"_id": oid}, {"password_hash": 1}) if oid else None
+        return document.get("password_hash") if document else None
+
+    def taken_fields(self, username=None, email=None, exclude_id=None):
+        """Which of these unique values another user holds; read after a DuplicateKeyError to name them."""
+        checks = (("username", "username_key", username), ("email", "email", email))
+        taken = []
+        for name, key, value in checks:
+            if not value:
+                continue
+            query = {key: value.strip().lower()}
+            if exclude_id is not None:
+                query["_id"] = {"$ne": to_object_id(exclude_id)}
+            if self.collection.count_documents(query, limit=1):
+                taken.append(name)
+        return taken
 
     def update(self, user_id, changes, expected_version=None):
         oid = to_object_id(user_id)
@@ -66,7 +86,7 @@ class UserRepository:
         return self.collection.find_one_and_update(
             query,
             {"$set": changes, "$inc": {"version": 1}},
-            projection=PUBLIC_PROJECTION,
+            projection=_public(),
             return_document=ReturnDocument.AFTER,
         )
 
@@ -75,14 +95,14 @@ class UserRepository:
         return oid is not None and self.collection.delete_one({"_id": oid}).deleted_count == 1
 
     def list_staff(self, filters, sort, page_request):
-        query = {"role": {"$in": ["admin", "sales"]}}
+        query = {"role": {"$in": STAFF_ROLES}}
         if filters.get("role"):
             query["role"] = filters["role"]
         if filters.get("is_active") is not None:
             query["is_active"] = filters["is_active"]
         if filters.get("updated_since"):
             query["updated_at"] = {"$gt": filters["updated_since"]}
-        return find_page(self.collection, query, sort, page_request, PUBLIC_PROJECTION)
+        return find_page(self.collection, query, sort, page_request, _public())
 
     def admin_exists(self):
         return self.collection.count_documents({"role": "admin"}, limit=1) > 0

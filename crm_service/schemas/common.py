@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime, time
 
 import phonenumbers
 from flask import current_app, has_app_context
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, post_dump, validate, validates_schema
 
 MAX_PAGE_SIZE = 100
 TAG_PATTERN = re.compile(r"^[\w][\w .&+/-]{0,49}$")
@@ -120,6 +120,16 @@ class RecordSchema(StrictSchema):
     id = ObjectIdString(attribute="_id", dump_only=True)
     created_at = UtcDateTime(dump_only=True)
     updated_at = UtcDateTime(dump_only=True)
+
+
+class CompleteRecordSchema(RecordSchema):
+    """Every field appears in the output, null when unset, so a record always has one shape."""
+
+    @post_dump
+    def _complete(self, data, **kwargs):
+        for name, field in self.dump_fields.items():
+            data.setdefault(field.data_key or name, None)
+        return data
 
 
 class ListQuerySchema(StrictSchema):

@@ -1,7 +1,9 @@
 """Companies."""
-from marshmallow import fields, validate
+import re
 
-from .common import ListQuerySchema, Phone, RecordSchema, StrictSchema, Tags, one_of, required_text, text
+from marshmallow import ValidationError, fields, validate
+
+from .common import CompleteRecordSchema, ListQuerySchema, Phone, StrictSchema, Tags, one_of, required_text, text
 
 COMPANY_SIZES = ("1-10", "11-50", "51-200", "201-1000", "1000+")
 
@@ -15,11 +17,22 @@ class AddressSchema(StrictSchema):
     country = text(100)
 
 
-class CompanySchema(RecordSchema):
+DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+class Domain(fields.String):
+    """A host name such as `example.com`, stored lower-case (`Example.COM` is the same domain)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        domain = super()._deserialize(value, attr, data, **kwargs).strip().lower()
+        if not DOMAIN.match(domain):
+            raise ValidationError("Not a valid domain name.")
+        return domain
+
+
+class CompanySchema(CompleteRecordSchema):
     name = required_text(200)
-    domain = fields.String(validate=[validate.Length(max=253), validate.Regexp(
-        r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", error="Not a valid domain name.")],
-        allow_none=True)
+    domain = Domain(allow_none=True)
     industry = text(100, allow_none=True)
     size = one_of(COMPANY_SIZES, allow_none=True)
     phone = Phone(allow_none=True)

@@ -2,11 +2,11 @@
 from marshmallow import fields, pre_dump, validate
 
 from .common import (
+    CompleteRecordSchema,
     ListQuerySchema,
     LowerEmail,
     ObjectIdString,
     Phone,
-    RecordSchema,
     StrictSchema,
     Tags,
     UtcDateTime,
@@ -23,7 +23,7 @@ LANGUAGE = validate.Regexp(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$", error="No
 SELF_SERVICE_FIELDS = ("first_name", "last_name", "phone", "preferred_language")
 
 
-class CustomerSchema(RecordSchema):
+class CustomerSchema(CompleteRecordSchema):
     first_name = required_text(100)
     last_name = text(100, allow_none=True)
     full_name = fields.String(dump_only=True)

@@ -1,5 +1,5 @@
 """Interactions embedded in customers, meetings, and the all-customers feed."""
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import fields, post_dump, pre_load, validate
 
 from .common import ListQuerySchema, ObjectIdString, StrictSchema, UtcDateTime, one_of, required_text, text
 
@@ -27,10 +27,21 @@ class InteractionSchema(StrictSchema):
     created_at = UtcDateTime(dump_only=True)
     updated_at = UtcDateTime(dump_only=True)
 
-    @validates_schema
-    def _follow_up(self, data, partial=False, **kwargs):
-        if data.get("follow_up_date") and data.get("follow_up_required") is False and not partial:
-            raise ValidationError("A follow-up date needs follow_up_required: true.", "follow_up_date")
+    @pre_load
+    def _date_implies_follow_up(self, data, **kwargs):
+        """A follow-up date given without follow_up_required asks for a follow-up.
+
+        Both together with follow_up_required false is a follow-up already done (the date is kept).
+        """
+        if isinstance(data, dict) and data.get("follow_up_date") is not None and "follow_up_required" not in data:
+            data = {**data, "follow_up_required": True}
+        return data
+
+    @post_dump
+    def _every_field(self, data, **kwargs):
+        """Every record has the same keys: fields never set are null rather than missing."""
+        keys = [field_obj.data_key or name for name, field_obj in self.dump_fields.items()]
+        return {key: data.get(key) for key in keys}
 
 
 class MeetingSchema(StrictSchema):

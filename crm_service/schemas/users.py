@@ -43,6 +43,7 @@ class UserSchema(RecordSchema):
     role = one_of(("admin", "sales", "customer"), dump_only=True)
     is_active = fields.Boolean(dump_only=True)
     customer_id = fields.String(dump_only=True)
+    version = fields.Integer(dump_only=True)
 
 
 class UserCreateSchema(StrictSchema):
@@ -50,7 +51,7 @@ class UserCreateSchema(StrictSchema):
     email = LowerEmail(required=True)
     password = Password(required=True)
     first_name = text(100)
-    last_name = text(100)
+    last_name = text(100, allow_none=True)
     phone = Phone(allow_none=True)
     role = one_of(("admin", "sales"), required=True)
     is_active = fields.Boolean(load_default=True)
@@ -59,7 +60,7 @@ class UserCreateSchema(StrictSchema):
 class UserUpdateSchema(StrictSchema):
     email = LowerEmail()
     first_name = text(100)
-    last_name = text(100)
+    last_name = text(100, allow_none=True)
     phone = Phone(allow_none=True)
     role = one_of(("admin", "sales"))
     is_active = fields.Boolean()
@@ -73,8 +74,8 @@ class UserListQuerySchema(ListQuerySchema):
 
 
 class MeUpdateSchema(StrictSchema):
-    first_name = text(100)
-    last_name = text(100)
+    first_name = required_text(100)
+    last_name = text(100, allow_none=True)
     phone = Phone(allow_none=True)
 
 
@@ -97,7 +98,8 @@ class RegisterSchema(StrictSchema):
 class LoginSchema(StrictSchema):
     username = fields.String(required=True, validate=validate.Length(min=1, max=254),
                              metadata={"description": "Username or email"})
-    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
+    # No upper bound here: an over-long password is simply wrong (401), and only 72 bytes reach bcrypt.
+    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1))
 
 
 class TokenSchema(StrictSchema):
@@ -109,7 +111,7 @@ class TokenSchema(StrictSchema):
 
 
 class PasswordChangeSchema(StrictSchema):
-    current_password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
+    current_password = fields.String(required=True, load_only=True, validate=validate.Length(min=1))
     new_password = Password(required=True)
 
 

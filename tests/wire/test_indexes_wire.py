@@ -1,0 +1,74 @@
+"""The index catalogue on a real server, and the unique indexes turning duplicates into 409s."""
+from crm_service.db import INDEXES, ensure_indexes
+from tests.conftest import PASSWORD, assert_error
+
+INDEX_OPTIONS = ("unique", "sparse", "expireAfterSeconds")
+
+
+def _catalogue_entry(model):
+    document = model.document
+    keys = [(field, direction) for field, direction in document["key"].items()]
+    return keys, {option: document.get(option) for option in INDEX_OPTIONS}
+
+
+def _server_entry(info):
+    return list(info["key"]), {option: info.get(option) for option in INDEX_OPTIONS}
+
+
+def test_ensure_indexes_creates_every_index_in_the_catalogue(wire_db):
+    created = ensure_indexes(wire_db)
+
+    for collection, models in INDEXES.items():
+        on_server = wire_db[collection].index_information()
+        assert created[collection] == [model.document["name"] for model in models]
+        for model in models:
+            name = model.document["name"]
+            assert name in on_server, f"{collection}.{name} missing"
+            assert _server_entry(on_server[name]) == _catalogue_entry(model), f"{collection}.{name}"
+        assert set(on_server) == {"_id_"} | {model.document["name"] for model in models}
+
+
+def test_ensure_indexes_twice_changes_nothing(wire_db):
+    ensure_indexes(wire_db)
+    before = {collection: wire_db[collection].index_information() for collection in INDEXES}
+
+    created = ensure_indexes(wire_db)
+
+    assert created == {collection: [model.document["name"] for model in models]
+                       for collection, models in INDEXES.items()}
+    assert {collection: wire_db[collection].index_information() for collection in INDEXES} == before
+
+
+def test_duplicate_customer_email_in_another_case_is_409(admin, db):
+    first = admin.post("/api/v1/customers", json={"first_name": "Ana", "email": "Ana.Lopez@Example.com"})
+    assert first.status_code == 201, first.get_json()
+
+    response = admin.post("/api/v1/customers", json={"first_name": "Other", "email": "ana.lopez@EXAMPLE.com"})
+
+    body = assert_error(response, 409, "conflict")
+    assert body["errors"] == {"email": ["This value is already in use."]}
+    assert [doc["first_name"] for doc in db.customers.find({"email": "ana.lopez@example.com"})] == ["Ana"]
+
+
+def test_duplicate_username_in_another_case_is_409_and_creates_nothing(anon, db):
+    body = {"username": "maria", "email": "maria@mail.example", "password": PASSWORD, "first_name": "Maria"}
+    assert anon.post("/api/v1/auth/register", json=body).status_code == 201
+
+    response = anon.post("/api/v1/auth/register",
+                         json={**body, "username": "MARIA", "email": "maria.two@mail.example"})
+
+    error = assert_error(response, 409, "conflict")
+    assert error["errors"] == {"username": ["This value is already in use."]}
+    assert db.users.count_documents({"username_key": "maria"}) == 1
+    assert db.users.count_documents({"email": "maria.two@mail.example"}) == 0
+    assert db.customers.count_documents({"email": "maria.two@mail.example"}) == 0
+
+
+def test_duplicate_company_name_in_another_case_is_409(admin, db):
+    assert admin.post("/api/v1/companies", json={"name": "Atlas Travel"}).status_code == 201
+
+    response = admin.post("/api/v1/companies", json={"name": "atlas TRAVEL"})
+
+    body = assert_error(response, 409, "conflict")
+    assert body["errors"] == {"name": ["This value is already in use."]}
+    assert [doc["name"] for doc in db.companies.find()] == ["Atlas Travel"]
