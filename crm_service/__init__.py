@@ -44,12 +44,24 @@ def create_app(config=None, mongo_client=None):
     from .cli import register_cli
     register_cli(app)
 
-    from .services.accounts import bootstrap_admin
-    if app.config["ENSURE_INDEXES_ON_START"]:
-        db.ensure_indexes(db.get_db(app))
-    with app.app_context():
-        bootstrap_admin()
+    _prepare_database(app)
     return app
+
+
+def _prepare_database(app):
+    """Indexes and the bootstrap admin at start-up; a database that is down must not stop the worker."""
+    from pymongo.errors import PyMongoError
+
+    from .services.accounts import bootstrap_admin
+
+    try:
+        if app.config["ENSURE_INDEXES_ON_START"]:
+            db.ensure_indexes(db.get_db(app))
+        with app.app_context():
+            bootstrap_admin()
+    except PyMongoError as exc:
+        # /health/ready answers 503 until the database is back; run `crm ensure-indexes` then.
+        logging.getLogger("crm_service").error("start-up database work failed: %s", type(exc).__name__)
 
 
 def _register_request_hooks(app):

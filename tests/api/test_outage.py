@@ -45,3 +45,18 @@ def test_api_request_is_503_in_error_shape_when_database_is_down(offline_app):
     body = assert_error(response, 503, "unavailable")
     assert response.headers["Retry-After"]
     assert "Traceback" not in str(body)
+
+
+def test_worker_starts_when_database_is_down_at_start_up():
+    config = TestConfig()
+    config.MONGO_URI = f"mongodb://127.0.0.1:{_closed_port()}/?directConnection=true"
+    config.MONGO_SERVER_SELECTION_TIMEOUT_MS = 300
+    config.ENSURE_INDEXES_ON_START = True
+    config.CRM_BOOTSTRAP_ADMIN_EMAIL = "boss@example.com"
+    config.CRM_BOOTSTRAP_ADMIN_PASSWORD = "bootstrap-pass"
+    app = create_app(config)
+    try:
+        assert app.test_client().get("/health/live").status_code == 200
+        assert_error(app.test_client().get("/health/ready"), 503, "unavailable")
+    finally:
+        close_client(app)
