@@ -2,10 +2,12 @@
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from marshmallow import ValidationError
+from pymongo import MongoClient
 from pymongo.errors import DuplicateKeyError
 
 from .auth.passwords import MAX_BYTES, MIN_BYTES
-from .db import ensure_indexes, get_db
+from .db import ensure_indexes, get_db, make_client
 
 crm_cli = AppGroup("crm", help="CRM service administration.")
 
@@ -34,6 +36,9 @@ def create_admin_command(username, email, password, first_name, last_name):
         user = create_admin(username, email, password, first_name, last_name)
     except DuplicateKeyError as exc:
         raise click.ClickException("a user with this username or email already exists") from exc
+    except ValidationError as exc:
+        problems = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.messages.items())
+        raise click.BadParameter(problems) from exc
     click.echo(f"admin {user['username']} created with id {user['_id']}")
 
 
@@ -43,18 +48,27 @@ def create_admin_command(username, email, password, first_name, last_name):
 @click.option("--staff", default=5, show_default=True, help="How many sales users.")
 @click.option("--interactions", default=8, show_default=True, help="Average interactions per customer.")
 @click.option("--seed", default=42, show_default=True, help="Random seed, for repeatable data.")
-@click.option("--batch-size", default=1000, show_default=True)
+@click.option("--batch-size", default=500, show_default=True)
 def seed_demo_command(customers, companies, staff, interactions, seed, batch_size):
     """Fill the database with realistic demo data (bulk writes, with a progress bar)."""
     from .services.demo import seed_demo
 
-    ensure_indexes(get_db())
+    db = get_db()
+    # Big bulk inserts can outlast the request socket timeout, so a real server gets a batch client.
+    batch_client = make_client(current_app.config, socket_timeout_ms=0) if isinstance(db.client, MongoClient) else None
+    if batch_client is not None:
+        db = batch_client[db.name]
+    ensure_indexes(db)
     companies = companies if companies is not None else max(1, customers // 10)
-    summary = seed_demo(
-        get_db(), customers=customers, companies=companies, staff=staff, interactions=interactions,
-        seed=seed, batch_size=batch_size, embed_limit=current_app.config["INTERACTION_EMBED_LIMIT"],
-        progress=lambda total, label: click.progressbar(length=total, label=label),
-    )
+    try:
+        summary = seed_demo(
+            db, customers=customers, companies=companies, staff=staff, interactions=interactions,
+            seed=seed, batch_size=batch_size, embed_limit=current_app.config["INTERACTION_EMBED_LIMIT"],
+            progress=lambda total, label: click.progressbar(length=total, label=label),
+        )
+    finally:
+        if batch_client is not None:
+            batch_client.close()
     for name, count in summary.items():
         click.echo(f"{name}: {count}")
 

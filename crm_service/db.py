@@ -79,14 +79,17 @@ INDEXES = {
 }
 
 
-def make_client(config):
-    """A client that connects lazily, so it is safe to build before gunicorn forks."""
+def make_client(config, socket_timeout_ms=None):
+    """A client that connects lazily, so it is safe to build before gunicorn forks.
+
+    `socket_timeout_ms=0` (no limit) is for batch commands, whose bulk writes may take long.
+    """
     return MongoClient(
         config["MONGO_URI"],
         connect=False,
         serverSelectionTimeoutMS=config["MONGO_SERVER_SELECTION_TIMEOUT_MS"],
         connectTimeoutMS=config["MONGO_CONNECT_TIMEOUT_MS"],
-        socketTimeoutMS=config["MONGO_SOCKET_TIMEOUT_MS"],
+        socketTimeoutMS=config["MONGO_SOCKET_TIMEOUT_MS"] if socket_timeout_ms is None else socket_timeout_ms or None,
         maxPoolSize=config["MONGO_MAX_POOL_SIZE"],
         w="majority",
         tz_aware=True,

@@ -356,7 +356,6 @@ def test_create_admin_cli_refuses_a_taken_username(app, db):
     assert db.users.count_documents({"role": "admin"}) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="cli.py create-admin does not turn a ValidationError into a clean error")
 def test_create_admin_cli_refuses_an_invalid_email_cleanly(app, db):
     result = app.test_cli_runner().invoke(args=["crm", "create-admin", "--email", "not-an-email",
                                                 "--password", "root-pass-12"])
