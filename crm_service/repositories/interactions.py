@@ -6,6 +6,7 @@ between the two leaves a duplicate that reads skip, never a loss; the next write
 customer finishes the move). Every read merges both and sorts by (time, id) itself, so nothing
 depends on the order of the array or on which items were archived.
 """
+import operator
 from contextlib import suppress
 from dataclasses import dataclass, field
 
@@ -20,6 +21,7 @@ FEED_BATCH = 100
 # Statuses of interactions that did not happen (yet): they never move last_interaction_at.
 NOT_HAPPENED = ("scheduled", "cancelled")
 GUARDED_WRITE_ATTEMPTS = 5
+COMPARISONS = {"$gte": operator.ge, "$gt": operator.gt, "$lt": operator.lt, "$lte": operator.le}
 
 
 @dataclass
@@ -45,19 +47,9 @@ class ElementFilter:
                 if op == "$ne":
                     if actual == bound:
                         return False
-                elif actual is None or not _compare(op, actual, bound):
+                elif actual is None or not COMPARISONS[op](actual, bound):
                     return False
         return True
-
-
-def _compare(op, actual, bound):
-    if op == "$gte":
-        return actual >= bound
-    if op == "$gt":
-        return actual > bound
-    if op == "$lt":
-        return actual < bound
-    return actual <= bound
 
 
 def _happened(item):
@@ -143,7 +135,7 @@ class InteractionRepository:
         is_set = dict.fromkeys(times, True)
         for _ in range(GUARDED_WRITE_ATTEMPTS):
             guarded_query = dict(query)
-            guarded_update = {operator: dict(fields) for operator, fields in update.items()}
+            guarded_update = {name: dict(fields) for name, fields in update.items()}
             for name, value in times.items():
                 if is_set[name]:
                     guarded_query[name] = {"$ne": None}

@@ -17,7 +17,7 @@ from tests.api.interaction_helpers import (
     stamp,
     stored_customer,
 )
-from tests.conftest import assert_error, make_staff, login
+from tests.conftest import Api, assert_error, login, make_staff
 
 UPCOMING = f"{BASE}/interactions/upcoming"
 FOLLOW_UPS = f"{BASE}/interactions/follow-ups"
@@ -116,7 +116,7 @@ def test_upcoming_from_alone_looks_30_days_ahead_of_it(sales, db):
 
 def test_upcoming_filters_by_employee_and_customer(app, client, sales, db):
     colleague = make_staff(app, "sales")
-    colleague_api = type(sales)(client, login(client, colleague["username"])["access_token"])
+    colleague_api = Api(client, login(client, colleague["username"])["access_token"])
     first, second = new_customer(db), new_customer(db)
     mine = schedule(sales, first)
     theirs = schedule(colleague_api, first)

@@ -46,13 +46,13 @@ def _stop(process):
             process.wait()
 
 
-def _answers_ping(uri):
+def _server_pid(uri):
+    """The pid of the server answering at `uri` (serverStatus), or None while nothing answers."""
     client = MongoClient(uri, serverSelectionTimeoutMS=250, connectTimeoutMS=250)
     try:
-        client.admin.command("ping")
-        return True
+        return client.admin.command("serverStatus").get("pid")
     except PyMongoError:
-        return False
+        return None
     finally:
         client.close()
 
@@ -75,15 +75,18 @@ def _start_secantus(workdir):
         uri = f"mongodb://127.0.0.1:{port}/?{URI_OPTIONS}"
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline and process.poll() is None:
-            # Checked again after the ping: an answer from a server that is not our child does not count.
-            if _answers_ping(uri) and process.poll() is None:
+            # Our child's pid, not just any answer: another server may have taken the port meanwhile.
+            if _server_pid(uri) == process.pid:
                 return process, uri
             time.sleep(0.05)
+        exited = process.poll()
         _stop(process)
         stderr_text = stderr_path.read_text(errors="replace")
-        if "Address already in use" not in stderr_text:
-            break
-    pytest.fail(f"secantus did not answer ping within {START_TIMEOUT_SECONDS}s; its stderr:\n{stderr_text}",
+        if exited is None or "Address already in use" not in stderr_text:
+            problem = f"exited with code {exited}" if exited is not None else (
+                f"did not answer within {START_TIMEOUT_SECONDS}s")
+            pytest.fail(f"secantus {problem}; its stderr:\n{stderr_text}", pytrace=False)
+    pytest.fail(f"secantus found no free port in {START_ATTEMPTS} attempts; its stderr:\n{stderr_text}",
                 pytrace=False)
 
 

@@ -133,7 +133,7 @@ def test_soft_deleted_customer_leaves_the_default_list(admin, people, db):
     assert db.customers.find_one({"_id": ObjectId(people["omar"]["id"])})["is_active"] is False
 
 
-def test_customer_user_lists_only_its_own_record(app, client, people):
+def test_customer_user_lists_only_its_own_record(client, people):
     registered = register(client, "selfie")
     tokens = login(client, "selfie")
     own = Api(client, tokens["access_token"])

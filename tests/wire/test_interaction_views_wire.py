@@ -98,7 +98,7 @@ def test_follow_up_marked_done_leaves_the_list(admin, timeline, db):
     assert stored["interactions"][0]["follow_up_required"] is False
 
 
-def test_customer_user_sees_only_its_own_interactions_without_staff_fields(app, admin, client):
+def test_customer_user_sees_only_its_own_interactions_without_staff_fields(admin, client):
     registered = register(client, "ines9")
     customer_id = registered["customer"]["id"]
     for notes in ("Visible to the customer", "Another"):
