@@ -1,4 +1,5 @@
 """OpenAPI 3 from the code: each view declares its schemas with @operation; build_spec() walks the routes."""
+import copy
 import re
 
 from apispec import APISpec
@@ -101,7 +102,20 @@ def _errors_for(doc, rule, method):
     return sorted(statuses)
 
 
+_spec_cache = {}
+
+
 def build_spec(app, title, version):
+    """The OpenAPI document for `app`'s routes, built once per process for the same routes."""
+    key = (title, version, tuple(sorted(
+        (rule.rule, rule.endpoint, tuple(sorted(rule.methods))) for rule in app.url_map.iter_rules()
+    )))
+    if key not in _spec_cache:
+        _spec_cache[key] = _build_spec(app, title, version)
+    return copy.deepcopy(_spec_cache[key])
+
+
+def _build_spec(app, title, version):
     spec = APISpec(
         title=title,
         version=version,

@@ -176,6 +176,8 @@ class CustomerRepository:
         if filters.get("updated_since"):
             query["updated_at"] = {"$gt": filters["updated_since"]}
         if clauses:
+            # Kept under $and even for one clause: secantusdb (the dev server) answers a top-level
+            # regex on the multikey search_terms index with no rows. Real MongoDB plans both alike.
             query["$and"] = clauses
         return query
 
