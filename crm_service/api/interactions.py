@@ -88,6 +88,15 @@ def _scope_customer(query):
     return query.get("customer_id")
 
 
+def _store(customer_id, data):
+    """Embed the interaction and answer 201 with its Location."""
+    interaction = _repository().add(customer_id, data)
+    if interaction is None:
+        raise NotFound("Customer not found")
+    return created(interaction_schema.dump(interaction), "interactions.get_interaction",
+                   customer_id=customer_id, interaction_id=str(interaction["id"]))
+
+
 @bp.post("/customers/<customer_id>/interactions")
 @require("crm:create:interactions")
 @operation("Log an interaction; moves last_interaction_at in the same write", tags=["interactions"],
@@ -100,11 +109,7 @@ def add_interaction(customer_id):
     if "status" not in data:
         future_meeting = data["type"] == "meeting" and data["occurred_at"] > utcnow()
         data["status"] = "scheduled" if future_meeting else "completed"
-    interaction = _repository().add(customer_id, data)
-    if interaction is None:
-        raise NotFound("Customer not found")
-    return created(interaction_schema.dump(interaction), "interactions.get_interaction",
-                   customer_id=customer_id, interaction_id=str(interaction["id"]))
+    return _store(customer_id, data)
 
 
 @bp.post("/customers/<customer_id>/meetings")
@@ -122,11 +127,7 @@ def schedule_meeting(customer_id):
         "employee_id": _employee(data),
         "follow_up_required": False,
     })
-    interaction = _repository().add(customer_id, data)
-    if interaction is None:
-        raise NotFound("Customer not found")
-    return created(interaction_schema.dump(interaction), "interactions.get_interaction",
-                   customer_id=customer_id, interaction_id=str(interaction["id"]))
+    return _store(customer_id, data)
 
 
 @bp.get("/customers/<customer_id>/interactions")
