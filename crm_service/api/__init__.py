@@ -2,7 +2,23 @@
 
 
 def register_blueprints(app):
-    from . import auth, companies, customers, health, interactions, users
+    from . import (
+        auth,
+        companies,
+        customer_insights,
+        customers,
+        feedback,
+        health,
+        interactions,
+        opportunities,
+        products,
+        sales,
+        segments,
+        tickets,
+        users,
+    )
 
-    for module in (health, auth, users, companies, customers, interactions):
+    # customer_insights before customers: its static paths (/customers/export) are plain routes either way.
+    for module in (health, auth, users, companies, customer_insights, customers, interactions, tickets,
+                   opportunities, products, sales, feedback, segments):
         app.register_blueprint(module.bp)

@@ -1,0 +1,4 @@
+"""Products."""
+from flask import Blueprint
+
+bp = Blueprint("products", __name__, url_prefix="/api/v1/products")
