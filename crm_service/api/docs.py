@@ -165,7 +165,8 @@ def _operation(doc, rule, method):
         if doc["body_partial"]:
             body = body(partial=True)
         operation["requestBody"] = {
-            "required": True,
+            # A partial update without a body changes nothing and is accepted.
+            "required": not doc["body_partial"],
             "content": {doc["content_type"] or "application/json": {"schema": body}},
         }
     status = doc["status"]
