@@ -24,5 +24,9 @@ lint: install
 test: lint
 	$(BIN)/python -m pytest
 
+# Not part of `make test`: see bench/README.md (needs wrk; extra options in BENCH_ARGS).
+bench: install
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

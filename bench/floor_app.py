@@ -1,0 +1,166 @@
+"""The floor: a minimal Flask + pymongo app that makes only the database calls of each benchmarked operation.
+
+No authentication, validation, schemas, error shape, logging or cursors: each route sends the same
+queries, with the same filters, projections and sorts, as crm_service/repositories/*.py does for
+that operation, and returns the documents as JSON. The benchmark serves it with the same gunicorn
+settings as the service, so the ratio of their CPU per request is the price of everything the
+service does on top of talking to the database. Keep the queries in step with the repositories.
+"""
+import os
+import re
+from datetime import UTC, datetime
+
+from bson import ObjectId
+from flask import Flask, jsonify, request
+from flask.json.provider import DefaultJSONProvider
+from pymongo import DESCENDING, MongoClient, ReturnDocument
+
+EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
+FEED_BATCH = 100
+RECORD_PROJECTION = {"interactions": 0, "search_terms": 0, "company_terms": 0}
+HISTORY_PROJECTION = {"interactions": 1, "archived_count": 1}
+CUSTOMER_SORT = [("created_at", DESCENDING), ("_id", DESCENDING)]
+FEED_SORT = [("occurred_at", DESCENDING), ("id", DESCENDING)]
+
+
+class JSONProvider(DefaultJSONProvider):
+    sort_keys = False
+
+    @staticmethod
+    def default(value):
+        if isinstance(value, ObjectId):
+            return str(value)
+        if isinstance(value, datetime):
+            return value.isoformat()
+        return DefaultJSONProvider.default(value)
+
+
+app = Flask(__name__)
+app.json = JSONProvider(app)
+_client = {"pid": None, "client": None}
+
+
+def db():
+    """One client per worker process, made after gunicorn forks, with the service's client options."""
+    if _client["pid"] != os.getpid():
+        _client["client"] = MongoClient(
+            os.environ["MONGO_URI"], serverSelectionTimeoutMS=3000, connectTimeoutMS=3000,
+            socketTimeoutMS=int(os.environ.get("MONGO_SOCKET_TIMEOUT_MS", "10000")), maxPoolSize=50,
+            w="majority", tz_aware=True, appname="crm-bench-floor",
+        )
+        _client["pid"] = os.getpid()
+    return _client["client"][os.environ.get("MONGO_DB_NAME", "crm")]
+
+
+def _page_args():
+    page = int(request.args.get("page", 1))
+    size = int(request.args.get("size", 20))
+    return page, size, request.args.get("count", "true") != "false"
+
+
+def _page(items, page, size, total):
+    return jsonify({"items": items[:size], "page": page, "size": size, "total": total,
+                    "pages": None if total is None else -(-total // size), "next_cursor": None})
+
+
+@app.get("/health/live")
+def live():
+    return jsonify({"status": "ok"})
+
+
+@app.get("/customers/<customer_id>")
+def get_customer(customer_id):
+    return jsonify(db().customers.find_one({"_id": ObjectId(customer_id)}, RECORD_PROJECTION))
+
+
+@app.get("/customers")
+def list_customers():
+    """The list (is_active=true) and `q`: each word must start a name, email or phone word."""
+    page, size, count = _page_args()
+    query = {"is_active": True}
+    words = [word for word in re.split(r"[^\w]+", request.args.get("q", "").lower()) if word][:5]
+    if words:
+        query["$and"] = [{"search_terms": {"$in": [re.compile(f"^{kind}:{re.escape(word)}") for kind in "nep"]}}
+                         for word in words]
+    customers = db().customers
+    found = list(customers.find(query, RECORD_PROJECTION).sort(CUSTOMER_SORT).skip((page - 1) * size)
+                 .limit(size + 1))
+    return _page(found, page, size, customers.count_documents(query) if count else None)
+
+
+@app.post("/customers")
+def create_customer():
+    body = request.get_json()
+    now = datetime.now(UTC)
+    terms = {f"n:{body.get('first_name', '').lower()}", f"n:{body.get('last_name', '').lower()}",
+             f"e:{body['email'].lower()}", f"p:{body.get('phone', '').lstrip('+')}"}
+    document = {
+        **body, "email": body["email"].lower(), "company_id": None, "company_name": None, "company_terms": [],
+        "contact_type": "individual", "status": "lead", "loyalty_status": "new", "is_active": True,
+        "last_interaction_at": None, "activity_at": None, "interactions": [], "embedded_count": 0,
+        "archived_count": 0, "interaction_count": 0, "version": 1, "created_at": now, "updated_at": now,
+        "last_name_key": body.get("last_name", "").lower(), "search_terms": sorted(terms),
+    }
+    document["_id"] = db().customers.insert_one(document).inserted_id
+    for hidden in ("interactions", "search_terms", "company_terms"):
+        document.pop(hidden)
+    return jsonify(document), 201
+
+
+@app.post("/customers/<customer_id>/interactions")
+def add_interaction(customer_id):
+    """The repository's guarded write for a customer whose times are already set: one find_one_and_update."""
+    now = datetime.now(UTC)
+    item = {**request.get_json(), "id": ObjectId(), "occurred_at": now, "status": "completed",
+            "follow_up_required": False, "created_at": now, "updated_at": now}
+    db().customers.find_one_and_update(
+        {"_id": ObjectId(customer_id), "activity_at": {"$ne": None}, "last_interaction_at": {"$ne": None}},
+        {"$push": {"interactions": {"$each": [item], "$sort": {"occurred_at": -1}}},
+         "$inc": {"embedded_count": 1, "interaction_count": 1, "version": 1},
+         "$set": {"updated_at": now}, "$max": {"activity_at": now, "last_interaction_at": now}},
+        projection={"embedded_count": 1}, return_document=ReturnDocument.AFTER,
+    )
+    item["customer_id"] = customer_id
+    return jsonify(item), 201
+
+
+@app.get("/customers/<customer_id>/interactions")
+def history(customer_id):
+    """The embedded array is kept newest first; one read gives the page and the total."""
+    page, size, count = _page_args()
+    oid = ObjectId(customer_id)
+    document = db().customers.find_one({"_id": oid}, HISTORY_PROJECTION)
+    items = document.get("interactions", [])
+    start = (page - 1) * size
+    window = [{**item, "customer_id": oid} for item in items[start:start + size + 1]]
+    return _page(window, page, size, len(items) if count else None)
+
+
+@app.get("/interactions")
+def feed():
+    """The repository's feed: walk customers newest activity first, then the archive, then the counts."""
+    page, size, count = _page_args()
+    want = page * size + 1
+    database = db()
+    customer_query = {"activity_at": {"$gte": EARLIEST}}
+    cursor = (database.customers.find(customer_query, {"interactions": 1, "activity_at": 1})
+              .sort([("activity_at", DESCENDING), ("_id", DESCENDING)]).batch_size(FEED_BATCH))
+    collected = []
+    for document in cursor:
+        if len(collected) >= want and document["activity_at"] < collected[want - 1]["occurred_at"]:
+            break
+        collected.extend({**item, "customer_id": document["_id"]} for item in document.get("interactions", []))
+        collected.sort(key=lambda item: (item["occurred_at"], item["id"]), reverse=True)
+        del collected[want:]
+    cursor.close()
+    archived = list(database.interaction_archive.find({}, {"_id": 0}).sort(FEED_SORT).limit(want))
+    items = sorted(collected + archived, key=lambda item: (item["occurred_at"], item["id"]), reverse=True)
+    total = None
+    if count:
+        rows = list(database.customers.aggregate([
+            {"$match": customer_query}, {"$project": {"interactions": 1}}, {"$unwind": "$interactions"},
+            {"$match": {}}, {"$count": "n"},
+        ]))
+        total = (rows[0]["n"] if rows else 0) + database.interaction_archive.count_documents({})
+    start = (page - 1) * size
+    return _page(items[start:start + size + 1], page, size, total)

@@ -1,0 +1,299 @@
+"""`make bench`: the service and a floor app under the same load, on the same database, in one run.
+
+Starts secantusdb (or uses --mongo-uri), seeds each size with `crm seed-demo`, serves the service
+and bench/floor_app.py with docker/gunicorn.conf.py on loopback ports, drives each operation with
+wrk, and prints (and writes to bench-results/) throughput, latency, worker CPU per request, database
+round trips per request and documents examined per result, with the targets of issue 6. See
+bench/README.md for how to read the results.
+"""
+import argparse
+import os
+import random
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import report  # noqa: E402
+from bench.measure import measure_load  # noqa: E402
+from bench.operations import SEARCH_TERMS, select  # noqa: E402
+from bench.probe import SLOW_SECONDS, RoundTripCounter, probe_operation, record_ids  # noqa: E402
+from bench.stack import ROOT, App, crm_command, http_json, start_mongo, stop, wait_for_mongo  # noqa: E402
+
+ADMIN = {"username": "benchadmin", "email": "benchadmin@bench.example", "password": "bench-password-not-secret"}
+SAMPLE_IDS = 500  # customers each rotating operation cycles through (reads and writes use different ones)
+STARTED = time.monotonic()
+WRK_INSTALL_HINT = "wrk is not installed: `apt-get install -y wrk` (Debian/Ubuntu) or `brew install wrk` (macOS)."
+
+
+@dataclass
+class Settings:
+    duration: int
+    warmup: int
+    connections: int
+    threads: int
+    workers: int
+    repeats: int
+    request_timeout: int
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="5000",
+                        help="customers to seed, comma-separated; two or more also compare flatness "
+                             "(e.g. 10000,100000: secantusdb takes ~9 minutes to seed 100,000)")
+    parser.add_argument("--operations", default="", help="comma-separated keys (default: all); see bench/README.md")
+    parser.add_argument("--duration", type=int, default=10, help="seconds of load per operation and app")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load first")
+    parser.add_argument("--connections", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (one thread each), both apps")
+    parser.add_argument("--repeats", type=int, default=3, help="in-process requests per operation for round trips")
+    parser.add_argument("--request-timeout", type=int, default=120,
+                        help="seconds a request may take (wrk and the database socket timeout)")
+    parser.add_argument("--mongo-uri", default=None,
+                        help="use this server instead of starting secantusdb (databases crm_bench_<size> are "
+                             "dropped and re-seeded unless already seeded at that size)")
+    parser.add_argument("--data-dir", default=None,
+                        help="keep secantusdb's data here and reuse seeded databases on the next run")
+    parser.add_argument("--output-dir", default=str(ROOT / "bench-results"))
+    return parser.parse_args(argv)
+
+
+def log(message):
+    print(f"[{time.monotonic() - STARTED:6.0f}s] {message}", flush=True)
+
+
+def base_env(uri, db_name, settings, secret):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CRM_BOOTSTRAP_")}
+    env.update({
+        "CRM_ENV": "production", "JWT_SECRET_KEY": secret, "MONGO_URI": uri, "MONGO_DB_NAME": db_name,
+        "WEB_CONCURRENCY": str(settings.workers), "GUNICORN_THREADS": "1",
+        # No recycling: a replaced worker would take its CPU count with it.
+        "GUNICORN_MAX_REQUESTS": "0", "GUNICORN_TIMEOUT": str(settings.request_timeout + 30),
+        "MONGO_SOCKET_TIMEOUT_MS": str(settings.request_timeout * 1000),
+        "JWT_ACCESS_TOKEN_EXPIRES_SECONDS": str(6 * 3600), "RATE_LIMITS_ENABLED": "false",
+        "ENSURE_INDEXES_ON_START": "false", "PYTHONDONTWRITEBYTECODE": "1",
+    })
+    return env
+
+
+def prepare_database(client, env, db_name, size):
+    """Seed `size` customers and the bench admin, unless this database was seeded so already."""
+    database = client[db_name]
+    marker = database.bench_meta.find_one({"_id": "seed"})
+    if marker and marker.get("customers") == size:
+        log(f"{db_name}: reusing the data seeded earlier")
+        return
+    client.drop_database(db_name)
+    crm_command(env, "ensure-indexes")
+    started = time.monotonic()
+    crm_command(env, "seed-demo", "--customers", str(size))
+    log(f"{db_name}: seeded {size} customers in {time.monotonic() - started:.0f}s")
+    crm_command(env, "create-admin", "--username", ADMIN["username"], "--email", ADMIN["email"],
+                "--password", ADMIN["password"])
+    database.bench_meta.replace_one({"_id": "seed"}, {"customers": size}, upsert=True)
+
+
+def sample_customers(database, count):
+    """Active customers with a history, picked at random (seeded, so each size gets the same draw)."""
+    ids = [str(document["_id"]) for document in
+           database.customers.find({"is_active": True, "interaction_count": {"$gt": 0}}, {"_id": 1})
+           .limit(count * 4)]
+    random.Random(42).shuffle(ids)
+    return ids[:count], ids[count:2 * count] or ids[:count]
+
+
+def write_paths(workdir, name, paths):
+    path = Path(workdir) / f"{name}.paths"
+    path.write_text("\n".join(paths) + "\n")
+    return path
+
+
+def in_process_app(uri, db_name, secret):
+    from pymongo import MongoClient
+
+    from crm_service import create_app
+    from crm_service.config import ProductionConfig
+
+    counter = RoundTripCounter()
+    client = MongoClient(uri, event_listeners=[counter], w="majority", tz_aware=True)
+    config = ProductionConfig()
+    config.MONGO_URI, config.MONGO_DB_NAME, config.JWT_SECRET_KEY = uri, db_name, secret
+    config.LOG_LEVEL = "WARNING"  # no access lines among the bench's output
+    app = create_app(config, mongo_client=client)
+    return app.test_client(), counter, client
+
+
+def same_answer(service, floor, service_path, floor_path, token):
+    status, service_body = http_json("GET", service.url(service_path), headers={"Authorization": f"Bearer {token}"})
+    floor_status, floor_body = http_json("GET", floor.url(floor_path))
+    if status != 200 or floor_status != 200:
+        return False
+    return record_ids(service_body) == record_ids(floor_body)
+
+
+def run_size(size, uri, client, workdir, settings, operations):
+    db_name = f"crm_bench_{size}"
+    secret = secrets.token_urlsafe(48)
+    env = base_env(uri, db_name, settings, secret)
+    prepare_database(client, env, db_name, size)
+    database = client[db_name]
+    service = App("service", "wsgi:app", env, Path(workdir) / f"service-{size}.log")
+    floor = App("floor", "bench.floor_app:app", env, Path(workdir) / f"floor-{size}.log")
+    results = []
+    try:
+        service.start(settings.workers)
+        floor.start(settings.workers)
+        status, login = http_json("POST", service.url("/api/v1/auth/login"),
+                                  {"username": ADMIN["username"], "password": ADMIN["password"]})
+        if status != 200:
+            raise RuntimeError(f"bench admin login answered {status}: {login}")
+        token = login["access_token"]
+        read_ids, write_ids = sample_customers(database, SAMPLE_IDS)
+        test_client, counter, probe_client = in_process_app(uri, db_name, secret)
+        try:
+            for operation in operations:
+                results.append(run_operation(operation, size, service, floor, token, read_ids, write_ids,
+                                             test_client, counter, database, workdir, settings))
+        finally:
+            probe_client.close()
+    finally:
+        service.stop()
+        floor.stop()
+    return results
+
+
+def run_operation(operation, size, service, floor, token, read_ids, write_ids, test_client, counter, database,
+                  workdir, settings):
+    result = report.OperationResult(operation.key, operation.label, operation.min_round_trips, operation.not_built)
+    if operation.not_built:
+        log(f"{size}: {operation.label}: skipped ({operation.not_built})")
+        return result
+    ids = write_ids if operation.method == "POST" else read_ids
+    service_paths = operation.paths(operation.service_path, ids, SEARCH_TERMS)
+    floor_paths = operation.paths(operation.floor_path, ids, SEARCH_TERMS)
+    tag = f"{operation.key}-{size}-{time.time_ns()}"
+    probe = probe_operation(test_client, counter, database, operation, service_paths, token, f"probe-{tag}",
+                            settings.repeats)
+    result.round_trips, result.commands = probe.round_trips, probe.commands
+    result.docs_per_result, result.keys_per_result = probe.docs_per_result, probe.keys_per_result
+    if operation.method == "GET":
+        result.same_result = same_answer(service, floor, service_paths[0], floor_paths[0], token)
+    for app, paths, name in ((service, service_paths, "service"), (floor, floor_paths, "floor")):
+        paths_file = write_paths(workdir, f"{operation.key}-{name}", paths)
+        load = measure_load(app, operation.script, paths_file, token, f"{name}-{tag}", settings,
+                            warmup=probe.seconds_per_request < SLOW_SECONDS)
+        app.check_workers()
+        setattr(result, name, load)
+    log(f"{size}: {operation.label}: service {result.service.cpu_ms_per_request or 0:.2f} ms CPU/req "
+        f"({result.service.requests} req), floor {result.floor.cpu_ms_per_request or 0:.2f} "
+        f"({result.floor.requests} req), {report.format_number(result.round_trips)} round trips")
+    return result
+
+
+def render(results_by_size, settings, info):
+    lines = [f"# Benchmark {info['when']}", "",
+             f"- commit {info['commit']}; database {info['database']}; {info['machine']}",
+             f"- gunicorn: {settings.workers} workers x 1 thread for the service and the floor app; "
+             f"wrk: {settings.threads} threads, {settings.connections} connections, {settings.warmup} s warm-up "
+             f"then {settings.duration} s per operation and app",
+             f"- targets: service CPU/req <= {report.CPU_RATIO_TARGET}x floor; round trips <= the operation's "
+             f"minimum + {report.AUTH_ROUND_TRIPS} (auth); larger/smaller size <= {report.FLATNESS_TARGET}x",
+             f"- total time {info['elapsed']:.0f} s", ""]
+    for size, results in results_by_size.items():
+        lines += [f"## {size} customers", "", report.render_table(report.MAIN_HEADERS,
+                                                                  [report.main_row(r) for r in results]), ""]
+        built = [r for r in results if not r.not_built]
+        lines += [report.render_table(report.FLOOR_HEADERS, [report.floor_row(r) for r in built]), ""]
+    sizes = list(results_by_size)
+    if len(sizes) > 1:
+        small, large = results_by_size[sizes[0]], results_by_size[sizes[-1]]
+        rows = [report.flatness_row(a.label, a, b) for a, b in zip(small, large, strict=True) if not a.not_built]
+        lines += [f"## Flatness: {sizes[0]} vs {sizes[-1]} customers", "",
+                  report.render_table(report.FLATNESS_HEADERS, rows), ""]
+    return "\n".join(lines)
+
+
+def run_info(uri_given, elapsed):
+    import platform
+    import subprocess
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                            check=False).stdout.strip() or "unknown"
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
+                           text=True, check=False).stdout.strip()
+    if uri_given:
+        database = "the server at --mongo-uri"
+    else:
+        from importlib.metadata import version
+        database = f"secantusdb {version('secantusdb')} (local, WiredTiger on disk)"
+    return {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"), "commit": commit + (" + local changes" if dirty else ""),
+        "database": database, "machine": f"{os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "elapsed": elapsed,
+    }
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        print(WRK_INSTALL_HINT, file=sys.stderr)
+        return 2
+    operations = select([key for key in args.operations.split(",") if key])
+    sizes = [int(size) for size in args.sizes.split(",") if size]
+    settings = Settings(args.duration, args.warmup, args.connections, args.threads, args.workers, args.repeats,
+                        args.request_timeout)
+    log(f"sizes {sizes}; {len(operations)} operations")
+    workdir = tempfile.mkdtemp(prefix="crm-bench-")
+    mongo, keep_workdir = None, True
+
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    results_by_size = {}
+    try:
+        from pymongo import MongoClient
+
+        uri = args.mongo_uri
+        if uri is None:
+            storage = Path(args.data_dir).resolve() if args.data_dir else Path(workdir) / "db"
+            storage.mkdir(parents=True, exist_ok=True)
+            mongo, uri = start_mongo(storage, Path(workdir) / "mongo.log")
+        else:
+            wait_for_mongo(uri)
+        client = MongoClient(uri, socketTimeoutMS=None, tz_aware=True)
+        try:
+            for size in sizes:
+                results_by_size[size] = run_size(size, uri, client, workdir, settings, operations)
+        finally:
+            client.close()
+        keep_workdir = False
+    except KeyboardInterrupt:
+        keep_workdir = False
+        log("interrupted; servers stopped")
+        return 130
+    finally:
+        stop(mongo, "the database")
+        if keep_workdir:
+            print(f"The run failed; server logs are kept in {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    text = render(results_by_size, settings, run_info(args.mongo_uri, time.monotonic() - STARTED))
+    output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    output = output_dir / f"{time.strftime('%Y%m%d-%H%M%S')}.md"
+    output.write_text(text + "\n")
+    print("\n" + text + f"\n\nWritten to {output}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,297 @@
+"""bench/: the pure parts of `make bench` (targets and tables, the round-trip counter, /proc and wrk parsing)."""
+import struct
+from types import SimpleNamespace
+
+import pytest
+from bson import Int64
+
+from bench import report
+from bench.measure import count_open, errors_of, parse_schedstat, parse_stat, parse_wrk_output, served_count
+from bench.operations import OPERATIONS, select
+from bench.probe import (
+    RoundTripCounter,
+    clean_command,
+    examined,
+    record_ids,
+    result_count,
+    write_as_find,
+)
+
+
+def load(requests=100, served=100, cpu_s=0.2, errors=0):
+    return report.LoadResult(requests=requests, served=served, duration_s=10.0, p50_ms=1.5, p99_ms=9.0,
+                             errors=errors, cpu_s=cpu_s)
+
+
+def started(counter, request_id, command):
+    name = next(iter(command))
+    counter.started(SimpleNamespace(command_name=name, command=command, request_id=request_id))
+
+
+def succeeded(counter, request_id, reply):
+    counter.succeeded(SimpleNamespace(request_id=request_id, reply=reply))
+
+
+# -- targets and verdicts -----------------------------------------------------------------
+
+
+def test_cpu_verdict_accepts_a_ratio_at_the_target():
+    assert report.cpu_verdict(1.5) == "ok"
+
+
+def test_cpu_verdict_says_by_how_much_a_ratio_misses():
+    assert report.cpu_verdict(2.25) == "MISS cpu 2.25x floor (+50% over 1.5x)"
+
+
+def test_cpu_verdict_without_a_floor_is_not_applicable():
+    assert report.cpu_verdict(None) == "n/a"
+
+
+def test_round_trips_may_exceed_the_minimum_by_one_for_authentication():
+    assert report.round_trip_verdict(3, 2) == "ok"
+
+
+def test_round_trips_beyond_minimum_plus_auth_are_a_miss_with_the_excess():
+    assert report.round_trip_verdict(6, 2) == "MISS round trips 6 (+3 over 3)"
+
+
+def test_round_trip_averages_are_shown_with_one_decimal():
+    assert report.round_trip_verdict(3.5, 1) == "MISS round trips 3.5 (+1.5 over 2)"
+
+
+def test_flatness_verdict_accepts_growth_up_to_the_target():
+    assert report.flatness_verdict(2.0, 2.6) == "ok (1.30x)"
+
+
+def test_flatness_verdict_names_what_grew_and_by_how_much():
+    assert report.flatness_verdict(2.0, 5.2, what="docs examined") == "MISS docs examined 2.60x (+100% over 1.3x)"
+
+
+def test_cpu_per_request_divides_by_requests_served_not_answered():
+    result = load(requests=90, served=100, cpu_s=0.25)
+    assert result.cpu_ms_per_request == pytest.approx(2.5)
+    assert result.rate == pytest.approx(9.0)
+
+
+def test_cpu_per_request_is_unknown_when_nothing_was_served():
+    assert load(requests=0, served=0).cpu_ms_per_request is None
+
+
+def test_operation_ratio_is_service_cpu_over_floor_cpu():
+    result = report.OperationResult("x", "x", 1, service=load(cpu_s=0.3), floor=load(cpu_s=0.2))
+    assert result.cpu_ratio == pytest.approx(1.5)
+
+
+# -- tables -------------------------------------------------------------------------------
+
+
+def test_render_table_pads_every_column_to_its_widest_cell():
+    table = report.render_table(("name", "n"), [["by id", "12"], ["list", "3"]])
+    assert table.splitlines() == [
+        "| name  | n  |",
+        "|-------|----|",
+        "| by id | 12 |",
+        "| list  | 3  |",
+    ]
+
+
+def test_main_row_shows_an_unbuilt_operation_as_skipped():
+    row = report.main_row(report.OperationResult("reports_summary", "reports summary", None,
+                                                 not_built="not built yet"))
+    assert row[0] == "reports summary"
+    assert row[-1] == "skipped: not built yet"
+    assert len(row) == len(report.MAIN_HEADERS)
+
+
+def test_main_row_lists_every_missed_target_and_errors():
+    result = report.OperationResult("add", "add interaction", 1, service=load(cpu_s=0.5, errors=3),
+                                    floor=load(cpu_s=0.2), round_trips=3)
+    row = report.main_row(result)
+    assert row[6] == "2.50"
+    assert row[7] == "3 (2)"
+    assert row[-1] == ("MISS cpu 2.50x floor (+67% over 1.5x); MISS round trips 3 (+1 over 2); "
+                       "3 service errors")
+
+
+def test_main_row_marks_few_requests_and_a_met_target():
+    result = report.OperationResult("list", "customer list", 2, service=load(requests=7, cpu_s=0.1),
+                                    floor=load(cpu_s=0.1), round_trips=3, docs_per_result=1.05)
+    row = report.main_row(result)
+    assert row[1] == "0.7 (n=7)"
+    assert row[8] == "1.1"
+    assert row[-1] == "ok"
+
+
+def test_main_row_flags_a_floor_that_answered_other_records():
+    result = report.OperationResult("list", "customer list", 2, service=load(), floor=load(), round_trips=2,
+                                    same_result=False)
+    assert report.main_row(result)[-1] == "floor answered other records"
+
+
+def test_flatness_row_compares_the_smallest_and_largest_size():
+    small = report.OperationResult("list", "customer list", 2, service=load(cpu_s=0.2), docs_per_result=1.0)
+    large = report.OperationResult("list", "customer list", 2, service=load(cpu_s=0.3), docs_per_result=10.0)
+    row = report.flatness_row("customer list", small, large)
+    assert row == ["customer list", "2.00", "3.00", "MISS cpu 1.50x (+15% over 1.3x)", "1", "10",
+                   "MISS docs examined 10.00x (+669% over 1.3x)"]
+
+
+# -- round trips and explain --------------------------------------------------------------
+
+
+def test_counter_counts_every_command_as_one_round_trip():
+    counter = RoundTripCounter()
+    started(counter, 1, {"aggregate": "sessions", "pipeline": [], "$db": "crm"})
+    started(counter, 2, {"find": "customers", "filter": {}, "$db": "crm"})
+    started(counter, 3, {"getMore": Int64(7), "collection": "customers", "$db": "crm"})
+    assert counter.round_trips == 3
+    assert counter.breakdown() == {"aggregate sessions": 1, "find customers": 1, "getMore customers": 1}
+
+
+def test_counter_reset_forgets_earlier_commands():
+    counter = RoundTripCounter()
+    started(counter, 1, {"find": "customers", "filter": {}})
+    counter.reset()
+    assert counter.round_trips == 0
+    assert counter.explain_commands() == []
+
+
+def test_find_is_explained_with_the_documents_its_cursor_actually_returned():
+    counter = RoundTripCounter()
+    started(counter, 1, {"find": "customers", "filter": {"a": 1}, "batchSize": 2, "lsid": {"id": 1}, "$db": "crm"})
+    succeeded(counter, 1, {"cursor": {"id": Int64(9), "firstBatch": [{}, {}]}})
+    started(counter, 2, {"getMore": Int64(9), "collection": "customers", "batchSize": 2})
+    succeeded(counter, 2, {"cursor": {"id": Int64(0), "nextBatch": [{}]}})
+    assert counter.explain_commands() == [{"find": "customers", "filter": {"a": 1}, "limit": 3}]
+
+
+def test_find_keeps_its_own_smaller_limit():
+    counter = RoundTripCounter()
+    started(counter, 1, {"find": "customers", "filter": {}, "limit": 21})
+    succeeded(counter, 1, {"cursor": {"id": Int64(0), "firstBatch": [{}] * 21}})
+    assert counter.explain_commands() == [{"find": "customers", "filter": {}, "limit": 21}]
+
+
+def test_writes_are_explained_as_the_find_of_what_they_select():
+    counter = RoundTripCounter()
+    started(counter, 1, {"findAndModify": "customers", "query": {"_id": 1}, "update": {"$set": {"a": 1}}})
+    started(counter, 2, {"insert": "customers", "documents": [{}]})
+    assert counter.explain_commands() == [{"find": "customers", "filter": {"_id": 1}, "limit": 1}]
+
+
+def test_update_many_and_delete_all_are_explained_without_a_limit():
+    assert write_as_find("update", {"update": "c", "updates": [{"q": {"a": 1}, "multi": True}]}) == \
+        {"find": "c", "filter": {"a": 1}}
+    assert write_as_find("delete", {"delete": "c", "deletes": [{"q": {"a": 1}, "limit": 0}]}) == \
+        {"find": "c", "filter": {"a": 1}}
+    assert write_as_find("update", {"update": "c", "updates": [{"q": {"a": 1}}]}) == \
+        {"find": "c", "filter": {"a": 1}, "limit": 1}
+
+
+def test_clean_command_drops_session_and_routing_fields():
+    command = {"find": "c", "filter": {}, "$db": "crm", "lsid": {}, "$clusterTime": {}, "txnNumber": 1,
+               "singleBatch": True}
+    assert clean_command(command) == {"find": "c", "filter": {}}
+
+
+def test_examined_reads_a_find_explain():
+    explain = {"queryPlanner": {}, "executionStats": {"totalDocsExamined": 21, "totalKeysExamined": 22}}
+    assert examined(explain) == (21, 22)
+
+
+def test_examined_counts_the_top_level_stats_of_an_aggregate_once():
+    stats = {"totalDocsExamined": 5, "totalKeysExamined": 6}
+    explain = {"stages": [{"$cursor": {"executionStats": stats}}], "executionStats": stats}
+    assert examined(explain) == (5, 6)
+
+
+def test_examined_finds_stats_nested_in_stages():
+    explain = {"stages": [{"$cursor": {"executionStats": {"totalDocsExamined": 4, "totalKeysExamined": 0}}},
+                          {"$group": {}}]}
+    assert examined(explain) == (4, 0)
+
+
+def test_result_count_is_the_page_size_or_one_record():
+    assert result_count({"items": [{}, {}, {}], "total": 40}) == 3
+    assert result_count({"id": "x"}) == 1
+
+
+def test_record_ids_read_service_and_floor_answers_alike():
+    assert record_ids({"items": [{"id": "a"}, {"id": "b"}]}) == record_ids({"items": [{"_id": "a"}, {"_id": "b"}]})
+    assert record_ids({"id": "a"}) == ["a"]
+
+
+# -- /proc and wrk ------------------------------------------------------------------------
+
+
+def test_parse_stat_reads_ppid_and_cpu_ticks_past_a_name_with_spaces():
+    line = "4242 (gunicorn: worker [crm service]) S 4200 4200 4200 0 -1 4194560 100 0 0 0 731 45 0 0 20 0 2 0"
+    assert parse_stat(line) == {"ppid": 4200, "utime": 731, "stime": 45}
+
+
+def test_parse_schedstat_reads_nanoseconds_on_cpu():
+    assert parse_schedstat("123456789 1000 7\n") == 123456789
+
+
+TCP_TABLE = """  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1
+   1: 0100007F:1F90 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 2 1
+   2: 0100007F:1F90 0100007F:C351 08 00000000:00000000 00:00000000 00000000     0        0 3 1
+   3: 0100007F:1F90 0100007F:C352 06 00000000:00000000 00:00000000 00000000     0        0 0 1
+   4: 0100007F:C353 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 4 1
+"""
+
+
+def test_open_connections_are_established_or_closing_sockets_on_the_server_port():
+    # Port 8080 (1F90): one listener, one established, one CLOSE_WAIT, one TIME_WAIT; a client socket elsewhere.
+    assert count_open([TCP_TABLE], 8080) == 2
+    assert count_open([TCP_TABLE], 8081) == 0
+
+
+def test_served_count_sums_the_workers_counter_files(tmp_path):
+    (tmp_path / "101").write_bytes(struct.pack("<Q", 40))
+    (tmp_path / "102").write_bytes(struct.pack("<Q", 2))
+    (tmp_path / "999").write_bytes(struct.pack("<Q", 1000))  # another process's file is not counted
+    assert served_count(tmp_path, [101, 102, 103]) == 42
+
+
+def test_parse_wrk_output_reads_the_result_line_among_wrk_chatter():
+    text = ("Running 10s test @ http://127.0.0.1:8000\n  2 threads and 2 connections\n"
+            'BENCH_RESULT {"requests": 12, "errors_connect": 0, "errors_read": 1, "errors_write": 0, '
+            '"errors_status": 2, "errors_timeout": 0}\n')
+    result = parse_wrk_output(text)
+    assert result["requests"] == 12
+    assert errors_of(result) == 3
+
+
+def test_parse_wrk_output_without_a_result_line_is_an_error():
+    with pytest.raises(ValueError, match="no BENCH_RESULT"):
+        parse_wrk_output("unable to connect to 127.0.0.1:8000 Connection refused\n")
+
+
+# -- the operation catalogue --------------------------------------------------------------
+
+
+def test_reports_summary_is_a_slot_marked_not_built():
+    slot = next(operation for operation in OPERATIONS if operation.key == "reports_summary")
+    assert slot.not_built == "not built yet"
+
+
+def test_every_built_operation_has_a_floor_route_and_a_minimum():
+    built = [operation for operation in OPERATIONS if not operation.not_built]
+    assert all(operation.floor_path and operation.min_round_trips for operation in built)
+
+
+def test_rotating_operations_expand_one_path_per_id():
+    by_id = select(["customer_by_id"])[0]
+    assert by_id.paths(by_id.service_path, ["a", "b"], []) == ["/api/v1/customers/a", "/api/v1/customers/b"]
+
+
+def test_search_terms_become_query_string_words():
+    search = select(["customer_search"])[0]
+    assert search.paths(search.floor_path, [], ["amina benali"]) == ["/customers?q=amina+benali&size=20"]
+
+
+def test_select_rejects_an_unknown_operation():
+    with pytest.raises(ValueError, match="unknown operation"):
+        select(["customer_by_id", "nope"])
