@@ -10,7 +10,6 @@ from crm_service.errors import Conflict, Forbidden, NotFound, invalid
 from crm_service.repositories.base import to_object_id
 from crm_service.repositories.companies import CompanyRepository
 from crm_service.repositories.customers import CustomerRepository
-from crm_service.repositories.sessions import SessionRepository
 from crm_service.repositories.tombstones import TombstoneRepository
 from crm_service.repositories.users import UserRepository
 from crm_service.schemas.customers import (
@@ -20,6 +19,7 @@ from crm_service.schemas.customers import (
     CustomerSearchQuerySchema,
     CustomerSelfUpdateSchema,
 )
+from crm_service.services.erasure import erase_customer
 
 from .docs import operation
 from .etags import check_if_match, record_with_etag
@@ -192,15 +192,10 @@ def delete_customer(customer_id):
 
 
 def _erase(customer):
-    """Privacy erasure: the record with its history, and the person's login; the id is 404 afterwards."""
+    """Privacy erasure everywhere the person's data lives; the id is 404 afterwards."""
     if not current_principal().is_admin:
         raise Forbidden("Only admins may erase a customer")
-    db = get_db()
-    CustomerRepository(db).erase(customer["_id"])
-    if customer.get("user_id"):
-        UserRepository(db).delete(customer["user_id"])
-        SessionRepository(db).revoke_user(customer["user_id"], "customer erased")
-    TombstoneRepository(db).record("customers", customer["_id"], customer["_id"])
+    erase_customer(get_db(), customer)
     return no_content()
 
 

@@ -1,0 +1,29 @@
+"""Privacy erasure of one customer everywhere its personal data lives (SPEC §5 Customers)."""
+from crm_service.repositories import feedback, opportunities, sales, tickets
+from crm_service.repositories.customers import CustomerRepository
+from crm_service.repositories.sessions import SessionRepository
+from crm_service.repositories.tombstones import TombstoneRepository
+from crm_service.repositories.users import UserRepository
+
+# Each module removes or anonymises the person's data in its own collection.
+ERASERS = {
+    "tickets": tickets.erase_customer,
+    "feedback": feedback.erase_customer,
+    "sales": sales.erase_customer,
+    "opportunities": opportunities.erase_customer,
+}
+
+
+def erase_customer(db, customer):
+    """Erase `customer` (a customer document): record, histories, login, and what hangs off it.
+
+    Returns {collection: documents touched}. Reports keep anonymous figures (ticket counts,
+    sale amounts); nothing left names the person.
+    """
+    touched = {name: eraser(db, customer["_id"]) for name, eraser in ERASERS.items()}
+    if customer.get("user_id"):
+        SessionRepository(db).revoke_user(customer["user_id"], "customer erased")
+        touched["users"] = int(UserRepository(db).delete(customer["user_id"]))
+    touched["customers"] = int(CustomerRepository(db).erase(customer["_id"]))
+    TombstoneRepository(db).record("customers", customer["_id"], customer["_id"])
+    return touched
