@@ -50,3 +50,33 @@ ME=$(curl -s -X POST $API/auth/login -H 'Content-Type: application/json' \
   -d '{"username": "amina.tazi@example.com", "password": "s3cret-pass"}' | pick access_token)
 curl -s "$API/customers" -H "Authorization: Bearer $ME"; echo
 curl -s -o /dev/null -w '%{http_code}\n' "$API/customers/$CUSTOMER" -H "Authorization: Bearer $ME"
+
+# 7. The customer raises a ticket; staff resolve it (both show up in the customer's history)
+TICKET=$(curl -s -X POST $API/tickets -H "Authorization: Bearer $ME" -H 'Content-Type: application/json' \
+  -d '{"subject": "Wrong pick-up time", "description": "The confirmation says 6:00, the agent said 7:00.",
+       "priority": "high"}' | pick id)
+curl -s -X POST $API/tickets/$TICKET/resolve -H "$AUTH"; echo
+
+# 8. An opportunity for Youssef, won: a prospect who wins a deal becomes an active customer
+DEAL=$(curl -s -X POST $API/opportunities -H "$AUTH" -H 'Content-Type: application/json' \
+  -d "{\"customer_id\": \"$CUSTOMER\", \"title\": \"Group tour, 40 people\", \"amount\": \"18400.00\",
+       \"currency\": \"MAD\", \"stage\": \"proposal\", \"expected_close_date\": \"2030-03-31\"}" | pick id)
+curl -s -X PATCH $API/opportunities/$DEAL -H "$AUTH" -H 'Content-Type: application/json' -d '{"stage": "won"}'
+echo
+curl -s $API/customers/$CUSTOMER -H "$AUTH" | pick status
+
+# 9. A product and a sale (amount = quantity x unit price, exact decimals)
+PRODUCT=$(curl -s -X POST $API/products -H "$AUTH" -H 'Content-Type: application/json' \
+  -d '{"sku": "DESERT-2D", "name": "Two-day desert tour", "price": "460.00", "currency": "MAD"}' | pick id)
+curl -s -X POST $API/sales -H "$AUTH" -H 'Content-Type: application/json' \
+  -d "{\"customer_id\": \"$CUSTOMER\", \"product_id\": \"$PRODUCT\", \"quantity\": 40}"
+echo
+
+# 10. Feedback with its sentiment, and the feedback statistics
+curl -s -X POST $API/feedback -H "Authorization: Bearer $ME" -H 'Content-Type: application/json' \
+  -d '{"rating": 4, "service_type": "transport", "comments": "Great driver, very friendly, but the bus was late."}'
+echo
+curl -s "$API/feedback/stats?days=30" -H "$AUTH"; echo
+
+# 11. Everything about one customer at a glance
+curl -s $API/customers/$CUSTOMER/summary -H "$AUTH"; echo
