@@ -105,15 +105,16 @@ def wait_until_idle(port, timeout_s=300, poll_s=0.05):
         time.sleep(poll_s)
 
 
-def served_count(count_dir, pids):
-    """Requests served so far by the workers `pids`, from their counter files (bench/gunicorn_conf.py)."""
-    total = 0
+def read_counters(count_dir, pids):
+    """(requests served, handler CPU seconds) so far of the workers `pids` (bench/gunicorn_conf.py)."""
+    served = cpu_ns = 0
     for pid in pids:
         try:
-            total += struct.unpack("<Q", (Path(count_dir) / str(pid)).read_bytes()[:8])[0]
+            more_served, more_ns = struct.unpack("<QQ", (Path(count_dir) / str(pid)).read_bytes()[:16])
         except (OSError, struct.error):
             continue
-    return total
+        served, cpu_ns = served + more_served, cpu_ns + more_ns
+    return served, cpu_ns / 1e9
 
 
 def idle_cpu_rate(pids, seconds=2.0):
@@ -146,13 +147,15 @@ def measure_load(app, script, paths_file, token, tag, settings, warmup=True):
     if warmup and settings.warmup:
         run_wrk(url, tag=f"{tag}-warm", seconds=settings.warmup, **common)
     wait_until_idle(app.port, settings.request_timeout + 30)
-    before, served_before, started = cpu_seconds(app.workers), app.served(), time.monotonic()
+    before, (served_before, handler_before), started = cpu_seconds(app.workers), app.counters(), time.monotonic()
     result = run_wrk(url, tag=tag, seconds=settings.duration, **common)
     wait_until_idle(app.port, settings.request_timeout + 30)
     elapsed = time.monotonic() - started
-    cpu = max(0.0, cpu_seconds(app.workers) - before - app.idle_rate * elapsed)
+    cpu = cpu_seconds(app.workers) - before
+    served, handler = app.counters()
     return LoadResult(
-        requests=result["requests"], served=app.served() - served_before,
+        requests=result["requests"], served=served - served_before, handler_cpu_s=handler - handler_before,
+        cpu_s=max(0.0, cpu - app.idle_rate * elapsed),
         duration_s=result["duration_us"] / 1e6, p50_ms=result["p50_us"] / 1000, p99_ms=result["p99_us"] / 1000,
-        errors=errors_of(result), cpu_s=cpu,
+        errors=errors_of(result),
     )

@@ -5,6 +5,9 @@ CPU_RATIO_TARGET = 1.5  # service CPU per request at most this many times the fl
 AUTH_ROUND_TRIPS = 1  # authentication may add this many round trips to an operation's minimum
 FLATNESS_TARGET = 1.3  # cost at the largest size at most this many times the cost at the smallest
 FEW_REQUESTS = 20  # fewer completed requests than this: the latency figures are rough
+# Fewer served than this and the workers' background CPU (driver monitors, ~1-3 ms/s each) outweighs
+# the requests' own: such rows show, and are judged on, handler CPU instead (marked *).
+FEW_SERVED = 100
 
 
 @dataclass
@@ -18,6 +21,7 @@ class LoadResult:
     p99_ms: float
     errors: int  # non-2xx/3xx answers, timeouts and socket errors
     cpu_s: float  # worker CPU over the run, idle background subtracted
+    handler_cpu_s: float = 0.0  # CPU of request threads inside the request hooks only
 
     @property
     def rate(self):
@@ -26,6 +30,10 @@ class LoadResult:
     @property
     def cpu_ms_per_request(self):
         return self.cpu_s * 1000 / self.served if self.served else None
+
+    @property
+    def handler_ms_per_request(self):
+        return self.handler_cpu_s * 1000 / self.served if self.served else None
 
 
 @dataclass
@@ -44,8 +52,20 @@ class OperationResult:
     notes: list = field(default_factory=list)
 
     @property
+    def judged_on_handler(self):
+        loads = [load for load in (self.service, self.floor) if load is not None]
+        return bool(loads) and min(load.served for load in loads) < FEW_SERVED
+
+    def cpu_per_request(self, load):
+        """The CPU figure this row is judged on: worker CPU, or handler CPU for rows with few requests."""
+        if load is None:
+            return None
+        return load.handler_ms_per_request if self.judged_on_handler else load.cpu_ms_per_request
+
+    @property
     def cpu_ratio(self):
-        return ratio(self.service and self.service.cpu_ms_per_request, self.floor and self.floor.cpu_ms_per_request)
+        return ratio(self.cpu_per_request(self.service), self.cpu_per_request(self.floor))
+
 
 
 def ratio(numerator, denominator):
@@ -130,14 +150,15 @@ def main_row(result):
     requests = service.requests if service else 0
     rate = "-" if service is None else f"{service.rate:.1f}" + (f" (n={requests})" if requests < FEW_REQUESTS else "")
     limit = "-" if result.min_round_trips is None else str(result.min_round_trips + AUTH_ROUND_TRIPS)
+    mark = "*" if result.judged_on_handler else ""
     return [
         result.label,
         rate,
         format_ms(service.p50_ms if service else None),
         format_ms(service.p99_ms if service else None),
-        format_ms(service.cpu_ms_per_request if service else None),
-        format_ms(floor.cpu_ms_per_request if floor else None),
-        "-" if result.cpu_ratio is None else f"{result.cpu_ratio:.2f}",
+        format_ms(result.cpu_per_request(service)) + mark,
+        format_ms(result.cpu_per_request(floor)) + mark,
+        "-" if result.cpu_ratio is None else f"{result.cpu_ratio:.2f}{mark}",
         f"{format_number(result.round_trips)} ({limit})",
         format_number(result.docs_per_result),
         "; ".join(shown),
@@ -145,7 +166,9 @@ def main_row(result):
 
 
 FLOOR_HEADERS = ("operation", "floor req/s", "floor p50 ms", "floor p99 ms", "service answered/served",
-                 "floor answered/served", "floor same records", "keys examined/result", "commands per service request")
+                 "floor answered/served", "worker CPU ms/req service / floor (ratio)",
+                 "handler CPU ms/req service / floor (ratio)", "floor same records", "keys examined/result",
+                 "commands per service request")
 
 
 def floor_row(result):
@@ -158,10 +181,19 @@ def floor_row(result):
         format_ms(floor.p99_ms if floor else None),
         "-" if result.service is None else f"{result.service.requests}/{result.service.served}",
         "-" if floor is None else f"{floor.requests}/{floor.served}",
+        cpu_cell(result.service and result.service.cpu_ms_per_request,
+                 result.floor and result.floor.cpu_ms_per_request),
+        cpu_cell(result.service and result.service.handler_ms_per_request,
+                 result.floor and result.floor.handler_ms_per_request),
         {True: "yes", False: "NO", None: "-"}[result.same_result],
         format_number(result.keys_per_result),
         commands or "-",
     ]
+
+
+def cpu_cell(service, floor):
+    value = ratio(service, floor)
+    return f"{format_ms(service)} / {format_ms(floor)} ({'-' if value is None else f'{value:.2f}'})"
 
 
 FLATNESS_HEADERS = ("operation", "CPU ms/req small", "CPU ms/req large", "CPU verdict", "docs/result small",
@@ -169,9 +201,13 @@ FLATNESS_HEADERS = ("operation", "CPU ms/req small", "CPU ms/req large", "CPU ve
 
 
 def flatness_row(label, small, large):
-    """Compare one operation at the smallest and the largest size (OperationResult each)."""
-    cpu_small = small.service.cpu_ms_per_request if small.service else None
-    cpu_large = large.service.cpu_ms_per_request if large.service else None
+    """Compare one operation at the smallest and the largest size (OperationResult each), on handler CPU
+    when either size has few requests."""
+    few = small.judged_on_handler or large.judged_on_handler
+    cpu_small, cpu_large = (
+        (load.handler_ms_per_request if few else load.cpu_ms_per_request) if load else None
+        for load in (small.service, large.service)
+    )
     return [
         label,
         format_ms(cpu_small), format_ms(cpu_large), flatness_verdict(cpu_small, cpu_large, what="cpu"),

@@ -192,9 +192,10 @@ def run_operation(operation, size, service, floor, token, read_ids, write_ids, t
                             warmup=probe.seconds_per_request < SLOW_SECONDS)
         app.check_workers()
         setattr(result, name, load)
-    log(f"{size}: {operation.label}: service {result.service.cpu_ms_per_request or 0:.2f} ms CPU/req "
-        f"({result.service.requests} req), floor {result.floor.cpu_ms_per_request or 0:.2f} "
-        f"({result.floor.requests} req), {report.format_number(result.round_trips)} round trips")
+    kind = "handler" if result.judged_on_handler else "worker"
+    log(f"{size}: {operation.label}: {kind} CPU/req service {report.format_ms(result.cpu_per_request(result.service))}"
+        f" ms ({result.service.served} served), floor {report.format_ms(result.cpu_per_request(result.floor))} ms "
+        f"({result.floor.served} served), {report.format_number(result.round_trips)} round trips")
     return result
 
 
@@ -206,6 +207,9 @@ def render(results_by_size, settings, info):
              f"then {settings.duration} s per operation and app",
              f"- targets: service CPU/req <= {report.CPU_RATIO_TARGET}x floor; round trips <= the operation's "
              f"minimum + {report.AUTH_ROUND_TRIPS} (auth); larger/smaller size <= {report.FLATNESS_TARGET}x",
+             f"- CPU/req is the workers' CPU per request served; `*` marks rows with under {report.FEW_SERVED} "
+             "requests, shown and judged on handler CPU (the request thread between gunicorn's request hooks), "
+             "which background threads do not blur. See bench/README.md.",
              f"- total time {info['elapsed']:.0f} s", ""]
     for size, results in results_by_size.items():
         lines += [f"## {size} customers", "", report.render_table(report.MAIN_HEADERS,

@@ -11,7 +11,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.measure import children_of, idle_cpu_rate, served_count
+from bench.measure import children_of, idle_cpu_rate, read_counters
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -102,7 +102,7 @@ def http_json(method, url, body=None, headers=None, timeout=30):
 class App:
     """A gunicorn master serving `target` on a loopback port, with its workers' pids.
 
-    Settings are docker/gunicorn.conf.py's, through bench/gunicorn_conf.py which adds a served-request count.
+    Settings are docker/gunicorn.conf.py's, through bench/gunicorn_conf.py which adds request counters.
     """
 
     name: str
@@ -149,8 +149,9 @@ class App:
         except (urllib.error.URLError, OSError):
             return False
 
-    def served(self):
-        return served_count(self.count_dir, self.workers)
+    def counters(self):
+        """(requests served, handler CPU seconds) by this app's workers so far."""
+        return read_counters(self.count_dir, self.workers)
 
     def check_workers(self):
         """The same workers as at start: a recycled or crashed worker would lose its CPU count."""

@@ -12,6 +12,27 @@ from crm_service.db import get_db
 from crm_service.repositories.users import UserRepository
 
 PASSWORD = "correct-horse-1"
+
+
+def _bson_order_updater(pick):
+    """mongomock's $max/$min use Python's max/min, which fail on a null field; MongoDB orders null lowest."""
+
+    def updater(doc, field_name, value):
+        if not isinstance(doc, dict):
+            return
+        if field_name not in doc:
+            doc[field_name] = value
+        elif doc[field_name] is None:
+            doc[field_name] = value if pick is max else None
+        else:
+            doc[field_name] = pick(doc[field_name], value)
+
+    return updater
+
+
+# The service codes to MongoDB's behaviour; teach the fake the same rule.
+mongomock.collection._updaters["$max"] = _bson_order_updater(max)
+mongomock.collection._updaters["$min"] = _bson_order_updater(min)
 _counter = itertools.count(1)
 
 

@@ -11,7 +11,7 @@ from crm_service.schemas.customer_insights import (
     CustomerImportResultSchema,
     CustomerSummarySchema,
 )
-from crm_service.services.customer_csv import IMPORT_COLUMNS, CustomerCsv, CustomerImporter
+from crm_service.services.customer_csv import EXPORT_COLUMNS, CustomerCsv, CustomerImporter
 from crm_service.services.customer_summary import SECTIONS, customer_summary
 
 from .customers import SORT_FIELDS, visible_customer
@@ -55,7 +55,7 @@ def get_customer_summary(customer_id):
 @require("crm:read:customers")
 @operation("Export customers as CSV (streamed), with the list's filters and sort", tags=["customers"],
            query=CustomerExportQuerySchema,
-           description="Staff only. Answers `text/csv` with the columns " + ", ".join(IMPORT_COLUMNS[:-1])
+           description="Staff only. Answers `text/csv` with the columns " + ", ".join(EXPORT_COLUMNS)
                        + " (tags joined with `;`). Cells that a spreadsheet would run as a formula (starting "
                          "with =, +, -, @, tab or carriage return) are prefixed with `'`.")
 def export_customers():

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from .base import Page, decode_cursor, encode_cursor, to_object_id, utcnow
@@ -22,7 +22,6 @@ FEED_BATCH = 100
 EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
 # Statuses of interactions that did not happen (yet): they never move last_interaction_at.
 NOT_HAPPENED = ("scheduled", "cancelled")
-GUARDED_WRITE_ATTEMPTS = 5
 COMPARISONS = {"$gte": operator.ge, "$gt": operator.gt, "$lt": operator.lt, "$lte": operator.le}
 
 
@@ -110,49 +109,18 @@ class InteractionRepository:
             "$inc": {"embedded_count": 1, "interaction_count": 1, "version": 1},
             "$set": {"updated_at": now},
         }
-        times = {"activity_at": item["occurred_at"]}
+        # $max moves the times forward only (a null field counts as lowest, as MongoDB orders it).
+        update["$max"] = {"activity_at": item["occurred_at"]}
         if _happened(item):
-            times["last_interaction_at"] = item["occurred_at"]
-
-        def write(query, guarded_update):
-            return self.customers.find_one_and_update(
-                query, guarded_update, projection={"embedded_count": 1}, return_document=ReturnDocument.AFTER,
-            )
-
-        result = self._guarded_write({"_id": oid}, update, times, write)
-        if result is None:
-            return None
-        if result["embedded_count"] > self.embed_limit:
+            update["$max"]["last_interaction_at"] = item["occurred_at"]
+        # One round trip in the common case: the write applies only while there is room.
+        roomy = self.customers.update_one({"_id": oid, "embedded_count": {"$lt": self.embed_limit}}, update)
+        if not roomy.matched_count:
+            if not self.customers.update_one({"_id": oid}, update).matched_count:
+                return None
             self.archive_overflow(oid)
         item["customer_id"] = oid
         return item
-
-    def _guarded_write(self, query, update, times, write):
-        """Apply `update` and raise each `times` field to at least its value, in one atomic write.
-
-        `$max` alone would do on MongoDB (null sorts lowest), but a field that is still null is
-        `$set` instead, guarded in the filter so the write stays atomic; mongomock cannot `$max`
-        over None. Returns what `write(query, update)` returns, or None when `query` matches nothing.
-        """
-        is_set = dict.fromkeys(times, True)
-        for _ in range(GUARDED_WRITE_ATTEMPTS):
-            guarded_query = dict(query)
-            guarded_update = {name: dict(fields) for name, fields in update.items()}
-            for name, value in times.items():
-                if is_set[name]:
-                    guarded_query[name] = {"$ne": None}
-                    guarded_update.setdefault("$max", {})[name] = value
-                else:
-                    guarded_query[name] = None
-                    guarded_update.setdefault("$set", {})[name] = value
-            result = write(guarded_query, guarded_update)
-            if result:
-                return result
-            current = self.customers.find_one(query, {"_id": 1, **dict.fromkeys(times, 1)})
-            if current is None:
-                return None
-            is_set = {name: current.get(name) is not None for name in times}
-        raise RuntimeError("customer kept changing during an interaction write")
 
     def archive_overflow(self, customer_oid):
         """Move the oldest embedded interactions past the limit to the archive; returns how many moved."""
@@ -196,13 +164,10 @@ class InteractionRepository:
         changes = {**changes, "updated_at": now}
         embedded_set = {f"interactions.$.{name}": value for name, value in changes.items()}
         update = {"$set": {**embedded_set, "updated_at": now}, "$inc": {"version": 1}}
-        times = {"activity_at": changes["occurred_at"]} if "occurred_at" in changes else {}
-
-        def write(query, guarded_update):
-            # update_one, not find_one_and_update: mongomock mis-applies `$` in the latter.
-            return self.customers.update_one(query, guarded_update).matched_count
-
-        if self._guarded_write({"_id": oid, "interactions.id": iid}, update, times, write):
+        if "occurred_at" in changes:
+            update["$max"] = {"activity_at": changes["occurred_at"]}
+        # update_one, not find_one_and_update: mongomock mis-applies `$` in the latter.
+        if self.customers.update_one({"_id": oid, "interactions.id": iid}, update).matched_count:
             if "occurred_at" in changes:
                 self._resort(oid)
             self._refresh_last_interaction(oid)

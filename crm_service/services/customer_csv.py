@@ -230,6 +230,8 @@ class CustomerImporter:
         return self.report
 
     def _run_batch(self, batch):
+        if not batch:
+            return
         email_at = self.header.index("email")
         emails = {unescape_cell(cells[email_at].strip()).lower() for _, cells in batch if len(cells) > email_at}
         self.stored = dict.fromkeys(emails)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import mongomock
 import pytest
 from bson import ObjectId
+from pymongo.errors import ServerSelectionTimeoutError
 
 from crm_service.repositories.base import utcnow
 from crm_service.repositories.customers import derived_fields
@@ -176,6 +177,39 @@ def test_export_reads_customers_without_their_interaction_history(admin, monkeyp
     assert emails_of(admin.get(EXPORT)) == ["ada@example.com"]
     [projection] = projections
     assert "interactions" not in projection and all(value == 1 for value in projection.values())
+
+
+class _DownCursor:
+    """A cursor whose server has gone away: the first fetch fails."""
+
+    def sort(self, *args, **kwargs):
+        return self
+
+    def batch_size(self, size):
+        return self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        raise ServerSelectionTimeoutError("no servers")
+
+    def close(self):
+        pass
+
+
+def test_a_database_failure_before_the_first_row_is_a_503_not_a_broken_csv(admin, monkeypatch):
+    original_find = mongomock.collection.Collection.find
+
+    def down(collection, *args, **kwargs):
+        return _DownCursor() if collection.name == "customers" else original_find(collection, *args, **kwargs)
+
+    monkeypatch.setattr(mongomock.collection.Collection, "find", down)
+
+    response = admin.get(EXPORT)
+
+    assert_error(response, 503, "unavailable")
+    assert response.mimetype == "application/json"
 
 
 def _seed_many(db, count):

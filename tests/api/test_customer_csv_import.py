@@ -259,3 +259,20 @@ def test_only_the_first_thousand_row_errors_are_listed_but_all_are_counted(admin
     assert (report["failed"], len(report["errors"])) == (1005, 1000)
     assert report["errors"][-1]["row"] == 1000
 
+
+
+def test_rows_in_later_batches_find_existing_customers_and_earlier_rows(admin, db, monkeypatch):
+    monkeypatch.setattr("crm_service.services.customer_csv.IMPORT_BATCH", 3)
+    create(admin, email="old@example.com", region="Rabat")
+    emails = [f"p{n}@example.com" for n in range(1, 11)]
+    emails[7] = "OLD@example.com"  # row 8, in the third batch
+    emails[8] = "p2@example.com"  # row 9 repeats row 2, from the first batch
+    text = "first_name,email,region\n" + "".join(f"P,{email},Fes\n" for email in emails)
+
+    report = imported(admin, text)
+
+    assert (report["created"], report["updated"], report["failed"]) == (8, 1, 1)
+    assert report["errors"] == [{"row": 9, "errors": {
+        "email": ["Repeats the email of row 2; a customer may appear once per file."]}}]
+    assert stored(db, "old@example.com")["region"] == "Fes"
+    assert db.customers.count_documents({}) == 9

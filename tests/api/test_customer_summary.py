@@ -233,14 +233,35 @@ def test_summary_figures_for_sections_not_asked_for_are_not_computed(db, person)
     assert summary == {"open_tickets": 1}
 
 
+def seed_segment(db, name, criteria):
+    db.segments.insert_one({"name": name, "name_key": name.lower(), "description": None, "criteria": criteria,
+                            "customer_count": 0, "last_calculated": BASE_TIME, "version": 1,
+                            "created_at": BASE_TIME, "updated_at": BASE_TIME})
+
+
 def test_segments_lists_the_names_of_the_segments_the_customer_matches(admin, db, person):
-    now = BASE_TIME
-    for name, criteria in (("Active people", {"status": ["active"]}), ("Leads", {"status": ["lead"]}),
-                           ("All the actives", {"status": ["active", "prospect"]})):
-        db.segments.insert_one({"name": name, "name_key": name.lower(), "description": None, "criteria": criteria,
-                                "customer_count": 0, "last_calculated": now, "version": 1, "created_at": now,
-                                "updated_at": now})
+    seed_segment(db, "Active people", {"status": ["active"]})
+    seed_segment(db, "Leads", {"status": ["lead"]})
+    seed_segment(db, "All the actives", {"status": ["active", "prospect"]})
 
     body = admin.get(summary_url(person)).get_json()
 
     assert body["segments"] == ["Active people", "All the actives"]
+
+
+def test_segments_by_total_sales_count_only_this_customers_sales(admin, db, person):
+    big_spender = new_customer(db, status="active")
+    seed_sale(db, big_spender, "5000.00", "EUR")
+    seed_sale(db, person, "60.00", "EUR")
+    seed_segment(db, "Spent 100 EUR", {"min_total_sales": Decimal128("100.00"), "currency": "EUR"})
+    seed_segment(db, "Spent 50 EUR", {"min_total_sales": Decimal128("50.00"), "currency": "EUR"})
+
+    assert admin.get(summary_url(person)).get_json()["segments"] == ["Spent 50 EUR"]
+    assert admin.get(summary_url(big_spender)).get_json()["segments"] == ["Spent 100 EUR", "Spent 50 EUR"]
+
+
+def test_a_soft_deleted_customer_is_in_no_segment(admin, db, person):
+    seed_segment(db, "Active people", {"status": ["active"]})
+    assert admin.delete(f"/api/v1/customers/{person}").status_code == 204
+
+    assert admin.get(summary_url(person)).get_json()["segments"] == []

@@ -6,7 +6,7 @@ import pytest
 from bson import Int64
 
 from bench import report
-from bench.measure import count_open, errors_of, parse_schedstat, parse_stat, parse_wrk_output, served_count
+from bench.measure import count_open, errors_of, parse_schedstat, parse_stat, parse_wrk_output, read_counters
 from bench.operations import OPERATIONS, select
 from bench.probe import (
     RoundTripCounter,
@@ -18,9 +18,9 @@ from bench.probe import (
 )
 
 
-def load(requests=100, served=100, cpu_s=0.2, errors=0):
+def load(requests=100, served=100, cpu_s=0.2, errors=0, handler_cpu_s=0.1):
     return report.LoadResult(requests=requests, served=served, duration_s=10.0, p50_ms=1.5, p99_ms=9.0,
-                             errors=errors, cpu_s=cpu_s)
+                             errors=errors, cpu_s=cpu_s, handler_cpu_s=handler_cpu_s)
 
 
 def started(counter, request_id, command):
@@ -113,13 +113,46 @@ def test_main_row_lists_every_missed_target_and_errors():
                        "3 service errors")
 
 
-def test_main_row_marks_few_requests_and_a_met_target():
-    result = report.OperationResult("list", "customer list", 2, service=load(requests=7, cpu_s=0.1),
-                                    floor=load(cpu_s=0.1), round_trips=3, docs_per_result=1.05)
+def test_main_row_shows_a_met_target_as_ok():
+    result = report.OperationResult("list", "customer list", 2, service=load(cpu_s=0.1), floor=load(cpu_s=0.1),
+                                    round_trips=3, docs_per_result=1.05)
     row = report.main_row(result)
-    assert row[1] == "0.7 (n=7)"
+    assert row[1] == "10.0"
     assert row[8] == "1.1"
     assert row[-1] == "ok"
+
+
+def test_main_row_marks_a_run_with_few_answers():
+    result = report.OperationResult("list", "customer list", 2, service=load(requests=7), floor=load(),
+                                    round_trips=3)
+    assert report.main_row(result)[1] == "0.7 (n=7)"
+
+
+def test_few_served_requests_are_judged_on_handler_cpu_and_marked():
+    # Worker CPU says 10 ms vs 1 ms (background noise); the handlers spent 0.03 s / 9 vs 0.02 s / 9.
+    result = report.OperationResult("list", "customer list", 2,
+                                    service=load(served=9, cpu_s=0.09, handler_cpu_s=0.03),
+                                    floor=load(served=9, cpu_s=0.009, handler_cpu_s=0.02), round_trips=3)
+    row = report.main_row(result)
+    assert row[4:7] == ["3.33*", "2.22*", "1.50*"]
+    assert row[-1] == "ok"
+
+
+def test_many_served_requests_are_judged_on_worker_cpu():
+    result = report.OperationResult("id", "by id", 1, service=load(cpu_s=0.3, handler_cpu_s=0.1),
+                                    floor=load(cpu_s=0.1, handler_cpu_s=0.1), round_trips=2)
+    assert report.main_row(result)[4:7] == ["3.00", "1.00", "3.00"]
+
+
+def test_floor_row_shows_worker_and_handler_cpu_of_both_apps_with_ratios():
+    result = report.OperationResult("list", "customer list", 2, service=load(cpu_s=0.4, handler_cpu_s=0.3),
+                                    floor=load(cpu_s=0.2, handler_cpu_s=0.1), same_result=True,
+                                    commands={"find customers": 1})
+    row = report.floor_row(result)
+    assert row[6] == "4.00 / 2.00 (2.00)"
+    assert row[7] == "3.00 / 1.00 (3.00)"
+    assert row[8] == "yes"
+    assert row[-1] == "find customers x1"
 
 
 def test_main_row_flags_a_floor_that_answered_other_records():
@@ -248,11 +281,11 @@ def test_open_connections_are_established_or_closing_sockets_on_the_server_port(
     assert count_open([TCP_TABLE], 8081) == 0
 
 
-def test_served_count_sums_the_workers_counter_files(tmp_path):
-    (tmp_path / "101").write_bytes(struct.pack("<Q", 40))
-    (tmp_path / "102").write_bytes(struct.pack("<Q", 2))
-    (tmp_path / "999").write_bytes(struct.pack("<Q", 1000))  # another process's file is not counted
-    assert served_count(tmp_path, [101, 102, 103]) == 42
+def test_read_counters_sums_the_workers_counter_files(tmp_path):
+    (tmp_path / "101").write_bytes(struct.pack("<QQ", 40, 3_000_000_000))
+    (tmp_path / "102").write_bytes(struct.pack("<QQ", 2, 500_000_000))
+    (tmp_path / "999").write_bytes(struct.pack("<QQ", 1000, 9))  # another process's file is not counted
+    assert read_counters(tmp_path, [101, 102, 103]) == (42, 3.5)
 
 
 def test_parse_wrk_output_reads_the_result_line_among_wrk_chatter():

@@ -5,18 +5,23 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from bson import ObjectId
+from pymongo import MongoClient
 
 from crm_service.repositories.interactions import InteractionRepository
 from crm_service.schemas.common import iso_z
+from crm_service.services.customer_summary import SECTIONS, customer_summary
 from tests.api.interaction_helpers import new_customer
 from tests.api.test_customer_summary import (
     BASE_TIME,
     seed_feedback,
     seed_opportunity,
     seed_sale,
+    seed_segment,
     seed_ticket,
     summary_url,
 )
+from tests.wire.test_query_plans_wire import CommandLog, assert_indexed, plan_stages
 
 EMBED_LIMIT = 4
 TYPES = ("email", "phone", "meeting", "chat", "in_person", "whatsapp", "sms", "note")
@@ -59,10 +64,8 @@ def seeded(db):
             stage = rng.choice(STAGES)
             seed_opportunity(db, person, stage)
             truth[person]["stages"].append(stage)
-    for name, status in (("Leads", "lead"), ("Churned", "churned")):
-        db.segments.insert_one({"name": name, "name_key": name.lower(), "description": None,
-                                "criteria": {"status": [status]}, "customer_count": 0, "last_calculated": BASE_TIME,
-                                "version": 1, "created_at": BASE_TIME, "updated_at": BASE_TIME})
+    seed_segment(db, "Leads", {"status": ["lead"]})
+    seed_segment(db, "Churned", {"status": ["churned"]})
     assert db.interaction_archive.count_documents({}) > 0
     return truth
 
@@ -113,3 +116,33 @@ def test_decimal128_sums_are_exact_where_floats_are_not(admin, db):
     body = admin.get(summary_url(person)).get_json()
 
     assert body["total_sales_amount"] == {"EUR": "100000000001.00"}
+
+
+@pytest.fixture
+def explained(mongo_uri, database_name, seeded, db):
+    """{collection: winning-plan stages} of every find/aggregate the summary of one seeded customer sends."""
+    log = CommandLog()
+    client = MongoClient(mongo_uri, tz_aware=True, event_listeners=[log])
+    try:
+        listened = client[database_name]
+        person = next(iter(seeded))
+        customer_record = listened.customers.find_one({"_id": ObjectId(person)}, {"interactions": 0})
+        log.commands.clear()
+        customer_summary(listened, customer_record, SECTIONS, include_anonymous_feedback=False)
+        stages = {}
+        for command in log.commands:
+            collection = command[next(iter(command))]
+            sent = {key: value for key, value in command.items() if not key.startswith("$") and key != "lsid"}
+            explain = listened.command("explain", sent, verbosity="queryPlanner")
+            stages.setdefault(collection, []).append(plan_stages(explain))
+        return stages
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("collection", ["customers", "tickets", "feedback", "sales", "opportunities", "segments",
+                                        "interaction_archive"])
+def test_every_summary_query_is_index_backed(explained, collection):
+    assert explained[collection]
+    for stages in explained[collection]:
+        assert_indexed(stages)
