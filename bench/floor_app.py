@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from bson import ObjectId
 from flask import Flask, jsonify, request
 from flask.json.provider import DefaultJSONProvider
-from pymongo import DESCENDING, MongoClient, ReturnDocument
+from pymongo import DESCENDING, MongoClient
 
 EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
 FEED_BATCH = 100
@@ -107,18 +107,20 @@ def create_customer():
     return jsonify(document), 201
 
 
+EMBED_LIMIT = int(os.environ.get("INTERACTION_EMBED_LIMIT", "500"))
+
+
 @app.post("/customers/<customer_id>/interactions")
 def add_interaction(customer_id):
-    """The repository's guarded write for a customer whose times are already set: one find_one_and_update."""
+    """The repository's write while the customer has room: one update_one."""
     now = datetime.now(UTC)
     item = {**request.get_json(), "id": ObjectId(), "occurred_at": now, "status": "completed",
             "follow_up_required": False, "created_at": now, "updated_at": now}
-    db().customers.find_one_and_update(
-        {"_id": ObjectId(customer_id), "activity_at": {"$ne": None}, "last_interaction_at": {"$ne": None}},
+    db().customers.update_one(
+        {"_id": ObjectId(customer_id), "embedded_count": {"$lt": EMBED_LIMIT}},
         {"$push": {"interactions": {"$each": [item], "$sort": {"occurred_at": -1}}},
          "$inc": {"embedded_count": 1, "interaction_count": 1, "version": 1},
          "$set": {"updated_at": now}, "$max": {"activity_at": now, "last_interaction_at": now}},
-        projection={"embedded_count": 1}, return_document=ReturnDocument.AFTER,
     )
     item["customer_id"] = customer_id
     return jsonify(item), 201

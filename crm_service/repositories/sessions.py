@@ -28,7 +28,10 @@ class SessionRepository:
         })
 
     def is_live(self, sid):
-        return self.collection.count_documents({"_id": sid, "revoked": False}, limit=1) == 1
+        # By _id alone and checked here: one index lookup on any server (some planners scan
+        # the collection for `_id` plus another condition).
+        session = self.collection.find_one({"_id": sid}, {"revoked": 1})
+        return session is not None and not session.get("revoked")
 
     def rotate(self, sid, spent_jti, new_jti):
         """Swap the refresh token atomically; False when `spent_jti` is not the live one."""
