@@ -3,7 +3,7 @@ from flask import request
 
 from crm_service.errors import ApiError
 
-from .helpers import record_response
+from .helpers import no_content, record_response
 
 
 def etag_of(record):
@@ -30,3 +30,14 @@ def record_with_etag(data, record, status=200, location=None):
         response = record_response(data, status, location)
     response.headers["ETag"] = etag
     return response
+
+
+def delete_versioned(entity, current, delete, customer_id=None):
+    """Delete `current` while it is still at its version (else 412) and leave a tombstone for sync."""
+    from crm_service.db import get_db
+    from crm_service.repositories.tombstones import TombstoneRepository
+
+    if not delete(current):
+        check_if_match(current, force=True)
+    TombstoneRepository(get_db()).record(entity, current["_id"], customer_id)
+    return no_content()

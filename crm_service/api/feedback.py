@@ -7,7 +7,6 @@ from crm_service.errors import Forbidden, NotFound, invalid
 from crm_service.repositories.base import to_object_id
 from crm_service.repositories.customers import CustomerRepository
 from crm_service.repositories.feedback import FeedbackRepository
-from crm_service.repositories.tombstones import TombstoneRepository
 from crm_service.schemas.feedback import (
     FeedbackListQuerySchema,
     FeedbackResolveSchema,
@@ -18,8 +17,8 @@ from crm_service.schemas.feedback import (
 from crm_service.services.sentiment import analyse
 
 from .docs import operation
-from .etags import check_if_match, record_with_etag
-from .helpers import json_body, load_body, load_query, no_content, page_request, page_response, sort_of
+from .etags import check_if_match, delete_versioned, record_with_etag
+from .helpers import json_body, load_body, load_query, page_request, page_response, sort_of
 
 bp = Blueprint("feedback", __name__, url_prefix="/api/v1/feedback")
 
@@ -141,8 +140,4 @@ def resolve_feedback(feedback_id):
 def delete_feedback(feedback_id):
     current = _visible_feedback(feedback_id)
     check_if_match(current)
-    db = get_db()
-    if not FeedbackRepository(db).delete(current):
-        check_if_match(current, force=True)
-    TombstoneRepository(db).record("feedback", current["_id"], current["customer_id"])
-    return no_content()
+    return delete_versioned("feedback", current, FeedbackRepository(get_db()).delete, current["customer_id"])

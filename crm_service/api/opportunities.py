@@ -7,13 +7,12 @@ from crm_service.errors import NotFound, invalid
 from crm_service.repositories.base import to_object_id
 from crm_service.repositories.customers import CustomerRepository
 from crm_service.repositories.opportunities import OpportunityRepository
-from crm_service.repositories.tombstones import TombstoneRepository
 from crm_service.repositories.users import UserRepository
 from crm_service.schemas.opportunities import OpportunityListQuerySchema, OpportunitySchema
 
 from .docs import operation
-from .etags import check_if_match, record_with_etag
-from .helpers import load_body, load_query, no_content, page_request, page_response, sort_of
+from .etags import check_if_match, delete_versioned, record_with_etag
+from .helpers import load_body, load_query, page_request, page_response, sort_of
 
 bp = Blueprint("opportunities", __name__, url_prefix="/api/v1/opportunities")
 
@@ -113,8 +112,4 @@ def update_opportunity(opportunity_id):
 def delete_opportunity(opportunity_id):
     current = _visible(opportunity_id)
     check_if_match(current)
-    db = get_db()
-    if not OpportunityRepository(db).delete(current):
-        check_if_match(current, force=True)
-    TombstoneRepository(db).record("opportunities", current["_id"])
-    return no_content()
+    return delete_versioned("opportunities", current, OpportunityRepository(get_db()).delete)

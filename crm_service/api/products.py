@@ -8,12 +8,11 @@ from crm_service.auth.decorators import require
 from crm_service.db import get_db
 from crm_service.errors import Conflict, NotFound
 from crm_service.repositories.products import ProductRepository
-from crm_service.repositories.tombstones import TombstoneRepository
 from crm_service.schemas.products import ProductListQuerySchema, ProductSchema
 
 from .docs import operation
-from .etags import check_if_match, record_with_etag
-from .helpers import load_body, load_query, no_content, page_request, page_response, sort_of
+from .etags import check_if_match, delete_versioned, record_with_etag
+from .helpers import load_body, load_query, page_request, page_response, sort_of
 
 bp = Blueprint("products", __name__, url_prefix="/api/v1/products")
 
@@ -99,7 +98,4 @@ def delete_product(product_id):
     repository = ProductRepository(db)
     if repository.has_sales(current["_id"]):
         raise Conflict("The product has sales; set is_active=false to take it off sale instead")
-    if not repository.delete(current):
-        check_if_match(current, force=True)
-    TombstoneRepository(db).record("products", current["_id"])
-    return no_content()
+    return delete_versioned("products", current, repository.delete)

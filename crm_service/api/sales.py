@@ -8,14 +8,13 @@ from crm_service.repositories.base import to_object_id, utcnow
 from crm_service.repositories.customers import CustomerRepository
 from crm_service.repositories.products import ProductRepository
 from crm_service.repositories.sales import SaleRepository
-from crm_service.repositories.tombstones import TombstoneRepository
 from crm_service.repositories.users import UserRepository
 from crm_service.schemas.money import MAX_AMOUNT, to_decimal
 from crm_service.schemas.sales import SaleListQuerySchema, SaleSchema
 
 from .docs import operation
-from .etags import check_if_match, record_with_etag
-from .helpers import load_body, load_query, no_content, page_request, page_response, sort_of
+from .etags import check_if_match, delete_versioned, record_with_etag
+from .helpers import load_body, load_query, page_request, page_response, sort_of
 
 bp = Blueprint("sales", __name__, url_prefix="/api/v1/sales")
 
@@ -136,8 +135,4 @@ def update_sale(sale_id):
 def delete_sale(sale_id):
     current = _visible(sale_id)
     check_if_match(current)
-    db = get_db()
-    if not SaleRepository(db).delete(current):
-        check_if_match(current, force=True)
-    TombstoneRepository(db).record("sales", current["_id"])
-    return no_content()
+    return delete_versioned("sales", current, SaleRepository(get_db()).delete)

@@ -9,7 +9,6 @@ from crm_service.db import get_db
 from crm_service.errors import Conflict, NotFound, invalid
 from crm_service.repositories.companies import CompanyRepository
 from crm_service.repositories.segments import SegmentRepository
-from crm_service.repositories.tombstones import TombstoneRepository
 from crm_service.schemas.customers import CustomerSchema
 from crm_service.schemas.segments import (
     SegmentListQuerySchema,
@@ -22,8 +21,8 @@ from crm_service.schemas.segments import (
 
 from .customers import SORT_FIELDS as CUSTOMER_SORT_FIELDS
 from .docs import operation
-from .etags import check_if_match, record_with_etag
-from .helpers import load_body, load_query, no_content, page_request, page_response, sort_of
+from .etags import check_if_match, delete_versioned, record_with_etag
+from .helpers import load_body, load_query, page_request, page_response, sort_of
 
 bp = Blueprint("segments", __name__, url_prefix="/api/v1/segments")
 
@@ -121,11 +120,7 @@ def update_segment(segment_id):
 def delete_segment(segment_id):
     current = _segment(segment_id)
     check_if_match(current)
-    db = get_db()
-    if not SegmentRepository(db).delete(current):
-        check_if_match(current, force=True)
-    TombstoneRepository(db).record("segments", current["_id"])
-    return no_content()
+    return delete_versioned("segments", current, SegmentRepository(get_db()).delete)
 
 
 @bp.post("/<segment_id>/recalculate")
