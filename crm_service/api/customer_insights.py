@@ -54,7 +54,7 @@ def get_customer_summary(customer_id):
 @bp.get("/export")
 @require("crm:read:customers")
 @operation("Export customers as CSV (streamed), with the list's filters and sort", tags=["customers"],
-           query=CustomerExportQuerySchema,
+           query=CustomerExportQuerySchema, response_content_type="text/csv",
            description="Staff only. Answers `text/csv` with the columns " + ", ".join(EXPORT_COLUMNS)
                        + " (tags joined with `;`). Cells that a spreadsheet would run as a formula (starting "
                          "with =, +, -, @, tab or carriage return) are prefixed with `'`.")

@@ -33,7 +33,8 @@ class ErrorSchema(Schema):
 
 
 def operation(summary, *, tags, query=None, body=None, response=None, status=200, errors=(),
-              paged=False, description=None, public=False, body_partial=False, content_type=None):
+              paged=False, description=None, public=False, body_partial=False, content_type=None,
+              response_content_type=None):
     """Declare what a view takes and answers; the OpenAPI document is built from this."""
 
     def decorator(view):
@@ -50,6 +51,7 @@ def operation(summary, *, tags, query=None, body=None, response=None, status=200
             "description": description,
             "public": public,
             "content_type": content_type,
+            "response_content_type": response_content_type,
         }
         return view
 
@@ -181,6 +183,8 @@ def _operation(doc, rule, method):
         response = {"description": "Success"}
         if schema is not None:
             response["content"] = {"application/json": {"schema": schema}}
+        elif doc["response_content_type"]:
+            response["content"] = {doc["response_content_type"]: {"schema": {"type": "string"}}}
         operation["responses"][str(status)] = response
     for error in _errors_for(doc, rule, method):
         operation["responses"][str(error)] = {

@@ -81,3 +81,9 @@ def test_swagger_ui_page_is_served(client):
     assert response.status_code == 200
     assert b"swagger-ui" in response.data
     assert b"/openapi.json" in response.data
+
+
+def test_csv_export_is_documented_as_text_csv(client):
+    document = client.get("/openapi.json").get_json()
+    responses = document["paths"]["/api/v1/customers/export"]["get"]["responses"]
+    assert set(responses["200"]["content"]) == {"text/csv"}
