@@ -11,7 +11,6 @@ from crm_service.repositories.base import to_object_id
 from crm_service.repositories.companies import CompanyRepository
 from crm_service.repositories.customers import CustomerRepository
 from crm_service.repositories.tombstones import TombstoneRepository
-from crm_service.repositories.users import UserRepository
 from crm_service.schemas.customers import (
     CustomerDeleteQuerySchema,
     CustomerListQuerySchema,
@@ -23,7 +22,7 @@ from crm_service.services.erasure import erase_customer
 
 from .docs import operation
 from .etags import check_if_match, record_with_etag
-from .helpers import json_body, load_query, no_content, page_request, page_response, sort_of
+from .helpers import json_body, load_query, no_content, page_request, page_response, sort_of, staff_reference
 
 bp = Blueprint("customers", __name__, url_prefix="/api/v1/customers")
 
@@ -87,9 +86,10 @@ def _linked_company(data):
 
 def _check_owner(data):
     if data.get("owner_id") is not None:
-        if not UserRepository(get_db()).is_active_staff(data["owner_id"]):
-            raise invalid({"owner_id": ["Not an active staff user."]})
-        data["owner_id"] = to_object_id(data["owner_id"])
+        errors = {}
+        staff_reference(data, "owner_id", errors)
+        if errors:
+            raise invalid(errors)
 
 
 def _list(query, schema):

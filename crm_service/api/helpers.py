@@ -91,3 +91,15 @@ def created(data, endpoint, **values):
 
 def no_content():
     return "", 204
+
+
+def staff_reference(data, field, errors):
+    """Swap `data[field]` for the ObjectId of an active staff user, or add a field error (422)."""
+    from crm_service.db import get_db
+    from crm_service.repositories.base import to_object_id
+    from crm_service.repositories.users import UserRepository
+
+    if UserRepository(get_db()).is_active_staff(data[field]):
+        data[field] = to_object_id(data[field])
+    else:
+        errors[field] = ["Not an active staff user."]

@@ -7,12 +7,11 @@ from crm_service.errors import NotFound, invalid
 from crm_service.repositories.base import to_object_id
 from crm_service.repositories.customers import CustomerRepository
 from crm_service.repositories.opportunities import OpportunityRepository
-from crm_service.repositories.users import UserRepository
 from crm_service.schemas.opportunities import OpportunityListQuerySchema, OpportunitySchema
 
 from .docs import operation
 from .etags import check_if_match, delete_versioned, record_with_etag
-from .helpers import load_body, load_query, page_request, page_response, sort_of
+from .helpers import load_body, load_query, page_request, page_response, sort_of, staff_reference
 
 bp = Blueprint("opportunities", __name__, url_prefix="/api/v1/opportunities")
 
@@ -37,10 +36,7 @@ def _check_references(data, current=None):
         else:
             errors["customer_id"] = ["No customer with this id."]
     if "owner_id" in data:
-        if UserRepository(db).is_active_staff(data["owner_id"]):
-            data["owner_id"] = to_object_id(data["owner_id"])
-        else:
-            errors["owner_id"] = ["Not an active staff user."]
+        staff_reference(data, "owner_id", errors)
     stage = data.get("stage", (current or {}).get("stage"))
     if data.get("lost_reason") is not None and stage != "lost":
         errors["lost_reason"] = ["Only a lost opportunity has a lost reason."]

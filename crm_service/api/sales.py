@@ -8,13 +8,12 @@ from crm_service.repositories.base import to_object_id, utcnow
 from crm_service.repositories.customers import CustomerRepository
 from crm_service.repositories.products import ProductRepository
 from crm_service.repositories.sales import SaleRepository
-from crm_service.repositories.users import UserRepository
 from crm_service.schemas.money import MAX_AMOUNT, to_decimal
 from crm_service.schemas.sales import SaleListQuerySchema, SaleSchema
 
 from .docs import operation
 from .etags import check_if_match, delete_versioned, record_with_etag
-from .helpers import load_body, load_query, page_request, page_response, sort_of
+from .helpers import load_body, load_query, page_request, page_response, sort_of, staff_reference
 
 bp = Blueprint("sales", __name__, url_prefix="/api/v1/sales")
 
@@ -66,10 +65,7 @@ def _check(data, current=None):
             current["currency"]:
         errors["currency"] = ["Give unit_price too to change the currency."]
     if "employee_id" in data:
-        if UserRepository(db).is_active_staff(data["employee_id"]):
-            data["employee_id"] = to_object_id(data["employee_id"])
-        else:
-            errors["employee_id"] = ["Not an active staff user."]
+        staff_reference(data, "employee_id", errors)
     merged = {**(current or {}), **data}
     if not errors and to_decimal(merged["unit_price"]) * merged["quantity"] > MAX_AMOUNT:
         errors["quantity"] = [f"quantity × unit_price must not exceed {MAX_AMOUNT}."]
