@@ -68,6 +68,33 @@ class Config:
         self.CRM_BOOTSTRAP_ADMIN_USERNAME = _env("CRM_BOOTSTRAP_ADMIN_USERNAME", "admin")
         self.ENSURE_INDEXES_ON_START = _bool("ENSURE_INDEXES_ON_START", False)
         self.JSON_SORT_KEYS = False
+        # The address clients reach this service at (tracking pixels, reset links); None = the request's host.
+        self.PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL")
+        # E-mail (SPEC §6). With no SMTP_HOST, sending is recorded as failed with that reason.
+        self.SMTP_HOST = _env("SMTP_HOST")
+        self.SMTP_PORT = _int("SMTP_PORT", 25)
+        self.SMTP_USERNAME = _env("SMTP_USERNAME")
+        self.SMTP_PASSWORD = _env("SMTP_PASSWORD")
+        self.SMTP_STARTTLS = _bool("SMTP_STARTTLS", False)
+        self.SMTP_SSL = _bool("SMTP_SSL", False)
+        self.SMTP_FROM = _env("SMTP_FROM", "crm@localhost")
+        self.SMTP_TIMEOUT_SECONDS = _int("SMTP_TIMEOUT_SECONDS", 10)
+        self.PASSWORD_RESET_EXPIRES_SECONDS = _int("PASSWORD_RESET_EXPIRES_SECONDS", 30 * 60)
+        # Where the reset link in the e-mail points; `{token}` is replaced. None = the API's confirm endpoint.
+        self.PASSWORD_RESET_URL = _env("PASSWORD_RESET_URL")
+        # Rate limits (SPEC §8), in the `limits` notation ("20/minute").
+        self.RATE_LIMITS_ENABLED = _bool("RATE_LIMITS_ENABLED", True)
+        self.RATE_LIMIT_DEFAULT = _env("RATE_LIMIT_DEFAULT", "600/minute")
+        self.RATE_LIMIT_CUSTOMER_CREATE = _env("RATE_LIMIT_CUSTOMER_CREATE", "20/minute")
+        self.RATE_LIMIT_INTERACTION_CREATE = _env("RATE_LIMIT_INTERACTION_CREATE", "100/minute")
+        self.RATE_LIMIT_FEEDBACK_CREATE = _env("RATE_LIMIT_FEEDBACK_CREATE", "10/minute")
+        self.RATE_LIMIT_REGISTER = _env("RATE_LIMIT_REGISTER", "20/hour")
+        self.RATE_LIMIT_LOGIN_IP = _env("RATE_LIMIT_LOGIN_IP", "60/minute")
+        # How many proxies in front of the service set X-Forwarded-For (0: use the socket's address).
+        self.TRUSTED_PROXY_COUNT = _int("TRUSTED_PROXY_COUNT", 0)
+        # CORS: comma-separated origins allowed to call the API from a browser (empty: none).
+        self.CORS_ORIGINS = [o.strip() for o in (_env("CORS_ORIGINS", "") or "").split(",") if o.strip()]
+        self.IDEMPOTENCY_TTL_SECONDS = _int("IDEMPOTENCY_TTL_SECONDS", 24 * 3600)
 
     def validate(self):
         """Refuse to start with settings that cannot work; called by create_app."""
@@ -111,6 +138,9 @@ class TestConfig(Config):
         self.ENSURE_INDEXES_ON_START = True
         self.CRM_BOOTSTRAP_ADMIN_EMAIL = None
         self.CRM_BOOTSTRAP_ADMIN_PASSWORD = None
+        # Most tests make many writes a minute; the rate-limit tests switch this on.
+        self.RATE_LIMITS_ENABLED = False
+        self.SMTP_HOST = None
 
 
 class ProductionConfig(Config):
