@@ -34,6 +34,8 @@ def create_app(config=None, mongo_client=None):
     jwt.init_app(app)
     register_error_handlers(app)
     _register_request_hooks(app)
+    from . import idempotency
+    idempotency.init_app(app)
 
     from .api import register_blueprints
     from .auth import tokens  # noqa: F401  (registers the JWT callbacks)
