@@ -21,6 +21,10 @@ INDEXES = {
     "login_failures": [
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_ttl"),
     ],
+    # Rate-limit windows are read by _id only; each document goes when its window ends.
+    "rate_limits": [
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_ttl"),
+    ],
     "companies": [
         IndexModel([("name_key", ASCENDING)], unique=True, name="name_unique"),
         IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)], name="created"),
@@ -72,6 +76,8 @@ INDEXES = {
         IndexModel([("priority", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)], name="priority"),
         IndexModel([("assignee_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)], name="assignee"),
         IndexModel([("search_terms", ASCENDING)], name="search_terms"),
+        # Reports: tickets resolved in a window (and the median time to resolve them).
+        IndexModel([("resolved_at", DESCENDING)], name="resolved_at"),
     ],
     "opportunities": [
         IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)], name="created"),
@@ -81,6 +87,8 @@ INDEXES = {
         IndexModel([("stage", ASCENDING), ("expected_close_date", ASCENDING), ("_id", ASCENDING)], name="stage_close"),
         IndexModel([("owner_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)], name="owner"),
         IndexModel([("customer_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)], name="customer"),
+        # Reports: deals won or lost in a window (the win rate).
+        IndexModel([("closed_at", DESCENDING)], name="closed_at"),
     ],
     "products": [
         IndexModel([("sku", ASCENDING)], unique=True, name="sku_unique"),
@@ -121,6 +129,41 @@ INDEXES = {
     "tombstones": [
         IndexModel([("deleted_at", ASCENDING), ("_id", ASCENDING)], name="deleted_at"),
         IndexModel([("customer_id", ASCENDING), ("deleted_at", ASCENDING)], name="customer"),
+        # GET /sync/deleted?entity=...: one entity's tombstones in (deleted_at, _id) order.
+        IndexModel([("entity", ASCENDING), ("deleted_at", ASCENDING), ("_id", ASCENDING)], name="entity_deleted_at"),
+    ],
+    # Idempotency-Key records: one per (user, method, path, key) hash; gone after IDEMPOTENCY_TTL_SECONDS.
+    "idempotency_keys": [
+        IndexModel([("scope", ASCENDING)], unique=True, name="scope_unique"),
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_ttl"),
+    ],
+    # GET /audit is newest first (at, _id) under each filter; entity_id alone is selective (an ObjectId).
+    "audit_log": [
+        IndexModel([("at", DESCENDING), ("_id", DESCENDING)], name="at"),
+        IndexModel([("entity", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)], name="entity"),
+        IndexModel([("entity_id", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)], name="entity_id"),
+        IndexModel([("actor_id", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)], name="actor"),
+        IndexModel([("action", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)], name="action"),
+        # A privacy erasure rewrites every entry about the person.
+        IndexModel([("subject_ids", ASCENDING)], name="subjects"),
+    ],
+    # The pixel finds its email by token alone; lists sort by created_at, sent_at or updated_at under each filter.
+    "emails": [
+        IndexModel([("tracking_token", ASCENDING)], unique=True, name="tracking_token_unique"),
+        IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)], name="created"),
+        IndexModel([("sent_at", DESCENDING), ("_id", DESCENDING)], name="sent"),
+        IndexModel([("updated_at", DESCENDING), ("_id", DESCENDING)], name="updated"),
+        IndexModel([("customer_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)], name="customer"),
+        IndexModel([("status", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)], name="status"),
+        # Reports and open_rate: sent mail in a window.
+        IndexModel([("status", ASCENDING), ("sent_at", DESCENDING), ("_id", DESCENDING)], name="status_sent"),
+        # A privacy erasure also removes mail sent to the person's address without a customer_id.
+        IndexModel([("to", ASCENDING)], name="to"),
+    ],
+    "password_resets": [
+        IndexModel([("token_hash", ASCENDING)], unique=True, name="token_hash_unique"),
+        IndexModel([("user_id", ASCENDING), ("expires_at", DESCENDING)], name="user"),
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_ttl"),
     ],
     "interaction_archive": [
         IndexModel([("customer_id", ASCENDING), ("occurred_at", DESCENDING), ("id", DESCENDING)], name="history"),
@@ -140,7 +183,11 @@ INDEXES = {
 def make_client(config, socket_timeout_ms=None):
     """A client that connects lazily, so it is safe to build before gunicorn forks.
 
-    `socket_timeout_ms=0` (no limit) is for batch commands, whose bulk writes may take long.
+    Every wait is short, so an outage is a 503 within seconds (errors.py) rather than a hung worker: choosing
+    a server, opening a connection, a reply on a socket, and a free connection in a busy pool. Retryable
+    reads and writes are the driver's defaults; the URI may turn writes off for a server without sessions.
+    The driver finds the server again by itself when it comes back. `socket_timeout_ms=0` (no limit) is for
+    batch commands, whose bulk writes may take long.
     """
     return MongoClient(
         config["MONGO_URI"],
@@ -148,6 +195,7 @@ def make_client(config, socket_timeout_ms=None):
         serverSelectionTimeoutMS=config["MONGO_SERVER_SELECTION_TIMEOUT_MS"],
         connectTimeoutMS=config["MONGO_CONNECT_TIMEOUT_MS"],
         socketTimeoutMS=config["MONGO_SOCKET_TIMEOUT_MS"] if socket_timeout_ms is None else socket_timeout_ms or None,
+        waitQueueTimeoutMS=config["MONGO_SERVER_SELECTION_TIMEOUT_MS"],
         maxPoolSize=config["MONGO_MAX_POOL_SIZE"],
         w="majority",
         tz_aware=True,

@@ -8,6 +8,7 @@ from crm_service.auth.passwords import check_password, hash_password
 from crm_service.auth.tokens import issue_tokens
 from crm_service.db import get_db
 from crm_service.errors import ApiError, Forbidden, Unauthorized, invalid
+from crm_service.repositories.customers import CustomerRepository
 from crm_service.repositories.login_failures import LoginFailureRepository
 from crm_service.repositories.sessions import SessionRepository
 from crm_service.repositories.users import UserRepository
@@ -20,6 +21,7 @@ from crm_service.schemas.users import (
     TokenSchema,
     UserSchema,
 )
+from crm_service.services import audit
 from crm_service.services.accounts import register_customer, update_profile
 
 from .docs import operation
@@ -51,6 +53,9 @@ def register():
     if data.get("role") not in (None, "customer"):
         raise Forbidden("Self-registration can only create customer accounts")
     user, customer = register_customer(data)
+    # Nobody is logged in: the new user is the actor of its own registration.
+    audit.record("create", "users", user["_id"], after=user, redact=("password",), actor=user)
+    audit.record("create", "customers", customer["_id"], after=customer, actor=user)
     body = {"user": user_schema.dump(user), "customer": customer_schema.dump(customer)}
     return record_response(body, 201, url_for("customers.get_customer", customer_id=str(customer["_id"])))
 
@@ -125,9 +130,21 @@ def get_me():
            body=MeUpdateSchema, body_partial=True, response=UserSchema)
 def update_me():
     changes = load_body(me_update_schema, partial=True)
-    user = update_profile(current_principal().user_id, changes)
+    principal = current_principal()
+    db = get_db()
+    before = UserRepository(db).get(principal.user_id) if changes else None
+    customer_before = CustomerRepository(db).get(before["customer_id"]) if (before or {}).get("customer_id") \
+        else None
+    user = update_profile(principal.user_id, changes)
     if user is None:
         raise Unauthorized("Token has been revoked")
+    if before is not None:
+        audit.record("update", "users", user["_id"], before=before, after=user)
+    if customer_before is not None:
+        # The customer record follows the profile (services/accounts.py); its entry shows what moved.
+        customer_after = CustomerRepository(db).get(customer_before["_id"])
+        if customer_after is not None and customer_after.get("version") != customer_before.get("version"):
+            audit.record("update", "customers", customer_before["_id"], before=customer_before, after=customer_after)
     return record_response(user_schema.dump(user))
 
 
@@ -146,4 +163,5 @@ def change_password():
     if user is None:
         raise Unauthorized("Token has been revoked")
     SessionRepository(db).revoke_user(user["_id"], "password changed", keep_sid=principal.sid)
+    audit.record("change_password", "users", user["_id"], redact=("password",))
     return no_content()

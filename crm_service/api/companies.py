@@ -13,6 +13,7 @@ from crm_service.repositories.customers import CustomerRepository
 from crm_service.repositories.tombstones import TombstoneRepository
 from crm_service.schemas.companies import CompanyDeleteQuerySchema, CompanyListQuerySchema, CompanySchema
 from crm_service.schemas.customers import CustomerListQuerySchema, CustomerSchema
+from crm_service.services import audit
 
 from .customers import SORT_FIELDS as CUSTOMER_SORT_FIELDS
 from .customers import confine_query, own_record_schema
@@ -77,6 +78,7 @@ def create_company():
     data = load_body(company_schema)
     with _unique_name():
         company = CompanyRepository(get_db()).create(data)
+    audit.record("create", "companies", company["_id"], after=company)
     location = url_for("companies.get_company", company_id=str(company["_id"]))
     return record_with_etag(company_schema.dump(company), company, 201, location)
 
@@ -101,6 +103,8 @@ def update_company(company_id):
         updated = CompanyRepository(get_db()).update(company_id, changes, company) if changes else company
     if updated is None:
         check_if_match(company, force=True)
+    if updated is not company:
+        audit.record("update", "companies", company["_id"], before=company, after=updated)
     return record_with_etag(company_schema.dump(updated), updated)
 
 
@@ -116,6 +120,7 @@ def delete_company(company_id):
     if not CompanyRepository(db).delete(company_id, query["detach"]):
         raise Conflict("The company still has customers; pass detach=true to unlink them")
     TombstoneRepository(db).record("companies", company["_id"])
+    audit.record("delete", "companies", company["_id"], before=company)
     return no_content()
 
 

@@ -11,6 +11,7 @@ from crm_service.schemas.customer_insights import (
     CustomerImportResultSchema,
     CustomerSummarySchema,
 )
+from crm_service.services import audit
 from crm_service.services.customer_csv import EXPORT_COLUMNS, CustomerCsv, CustomerImporter
 from crm_service.services.customer_summary import SECTIONS, customer_summary
 
@@ -25,6 +26,27 @@ summary_schema = CustomerSummarySchema()
 export_query_schema = CustomerExportQuerySchema()
 import_query_schema = CustomerImportQuerySchema()
 import_result_schema = CustomerImportResultSchema()
+
+
+class AuditedCustomers:
+    """The importer's customer repository, with an audit entry for every customer it creates or changes."""
+
+    def __init__(self, customers):
+        self._customers = customers
+
+    def __getattr__(self, name):
+        return getattr(self._customers, name)
+
+    def create(self, fields, company=None):
+        customer = self._customers.create(fields, company)
+        audit.record("create", "customers", customer["_id"], after=customer)
+        return customer
+
+    def update(self, customer_id, changes, current, company=None):
+        updated = self._customers.update(customer_id, changes, current, company)
+        if updated is not None:
+            audit.record("update", "customers", current["_id"], before=current, after=updated)
+        return updated
 
 
 @bp.before_request
@@ -92,6 +114,8 @@ def import_customers():
         raise invalid({"file": ["Upload the CSV file in this multipart/form-data field."]})
     importer = CustomerImporter(get_db(), current_principal().permissions, current_app.config["DEFAULT_LANGUAGE"],
                                 query["dry_run"])
+    # One audit entry per customer the import creates or changes (a dry run writes none).
+    importer.customers = AuditedCustomers(importer.customers)
     return jsonify(import_result_schema.dump(importer.run(upload.stream)))
 
 

@@ -18,6 +18,7 @@ from crm_service.schemas.customers import (
     CustomerSearchQuerySchema,
     CustomerSelfUpdateSchema,
 )
+from crm_service.services import audit
 from crm_service.services.erasure import erase_customer
 
 from .docs import operation
@@ -134,6 +135,7 @@ def create_customer():
     data.pop("company_id", None)
     with _unique_email():
         customer = CustomerRepository(get_db()).create(data, company)
+    audit.record("create", "customers", customer["_id"], after=customer)
     location = url_for("customers.get_customer", customer_id=str(customer["_id"]))
     return record_with_etag(customer_schema.dump(customer), customer, 201, location)
 
@@ -170,6 +172,8 @@ def update_customer(customer_id):
         check_if_match(current, force=True)
     if current.get("is_active", True) and updated.get("is_active") is False:
         TombstoneRepository(db).record("customers", current["_id"], current["_id"])
+    if updated is not current:
+        audit.record("update", "customers", current["_id"], before=current, after=updated)
     return record_with_etag(output_schema().dump(updated), updated)
 
 
@@ -186,8 +190,9 @@ def delete_customer(customer_id):
         return _erase(current)
     if current.get("is_active", True):
         db = get_db()
-        CustomerRepository(db).set_active(customer_id, False)
+        deleted = CustomerRepository(db).set_active(customer_id, False)
         TombstoneRepository(db).record("customers", current["_id"], current["_id"])
+        audit.record("delete", "customers", current["_id"], before=current, after=deleted)
     return no_content()
 
 
@@ -203,6 +208,7 @@ def _erase(customer):
 @require("crm:delete:customers")
 @operation("Restore a soft-deleted customer", tags=["customers"], response=CustomerSchema)
 def restore_customer(customer_id):
-    visible_customer(customer_id)
+    current = visible_customer(customer_id)
     restored = CustomerRepository(get_db()).set_active(customer_id, True)
+    audit.record("restore", "customers", current["_id"], before=current, after=restored)
     return record_with_etag(customer_schema.dump(restored), restored)

@@ -33,11 +33,13 @@ def record_with_etag(data, record, status=200, location=None):
 
 
 def delete_versioned(entity, current, delete, customer_id=None):
-    """Delete `current` while it is still at its version (else 412) and leave a tombstone for sync."""
+    """Delete `current` while it is still at its version (else 412), leave a tombstone for sync, audit it."""
     from crm_service.db import get_db
     from crm_service.repositories.tombstones import TombstoneRepository
+    from crm_service.services import audit
 
     if not delete(current):
         check_if_match(current, force=True)
     TombstoneRepository(get_db()).record(entity, current["_id"], customer_id)
+    audit.record("delete", entity, current["_id"], before=current)
     return no_content()

@@ -14,6 +14,7 @@ from crm_service.schemas.feedback import (
     FeedbackStatsQuerySchema,
     FeedbackStatsSchema,
 )
+from crm_service.services import audit
 from crm_service.services.sentiment import analyse
 
 from .docs import operation
@@ -77,6 +78,7 @@ def create_feedback():
     data["customer_id"] = to_object_id(_customer_of(data))
     sentiment = analyse(data.get("comments"), data["rating"])
     feedback = FeedbackRepository(get_db()).create(data, sentiment)
+    audit.record("create", "feedback", feedback["_id"], after=feedback)
     location = url_for("feedback.get_feedback", feedback_id=str(feedback["_id"]))
     return record_with_etag(feedback_schema.dump(_masked(feedback)), feedback, 201, location)
 
@@ -131,7 +133,15 @@ def resolve_feedback(feedback_id):
     updated = FeedbackRepository(get_db()).resolve(current, changes, current_principal().user_id)
     if updated is None:
         check_if_match(current, force=True)
+    audit.record(_resolution_action(current, updated), "feedback", current["_id"], before=current, after=updated)
     return record_with_etag(feedback_schema.dump(_masked(updated)), updated)
+
+
+def _resolution_action(before, after):
+    """resolve / reopen when the resolved flag moves; update when only the notes changed."""
+    if after.get("resolved") != before.get("resolved"):
+        return "resolve" if after.get("resolved") else "reopen"
+    return "update"
 
 
 @bp.delete("/<feedback_id>")

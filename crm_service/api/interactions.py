@@ -18,6 +18,7 @@ from crm_service.schemas.interactions import (
     MeetingSchema,
     UpcomingQuerySchema,
 )
+from crm_service.services import audit
 
 from .customers import visible_customer
 from .docs import operation
@@ -93,6 +94,7 @@ def _store(customer_id, data):
     interaction = _repository().add(customer_id, data)
     if interaction is None:
         raise NotFound("Customer not found")
+    audit.record("create", "interactions", interaction["id"], after=interaction)
     return created(interaction_schema.dump(interaction), "interactions.get_interaction",
                    customer_id=customer_id, interaction_id=str(interaction["id"]))
 
@@ -164,12 +166,14 @@ def update_interaction(customer_id, interaction_id):
     if "employee_id" in changes:
         changes["employee_id"] = _employee(changes)
     repository = _repository()
-    if not changes:
-        interaction = repository.get(customer_id, interaction_id)
-    else:
-        interaction = repository.update(customer_id, interaction_id, changes)
+    before = repository.get(customer_id, interaction_id)
+    if before is None:
+        raise NotFound("Interaction not found")
+    interaction = repository.update(customer_id, interaction_id, changes) if changes else before
     if interaction is None:
         raise NotFound("Interaction not found")
+    if changes:
+        audit.record("update", "interactions", before["id"], before=before, after=interaction)
     return record_response(interaction_schema.dump(interaction))
 
 
@@ -178,8 +182,11 @@ def update_interaction(customer_id, interaction_id):
 @operation("Delete an interaction", tags=["interactions"], status=204)
 def delete_interaction(customer_id, interaction_id):
     visible_customer(customer_id)
-    if not _repository().delete(customer_id, interaction_id):
+    repository = _repository()
+    before = repository.get(customer_id, interaction_id)
+    if before is None or not repository.delete(customer_id, interaction_id):
         raise NotFound("Interaction not found")
+    audit.record("delete", "interactions", before["id"], before=before)
     return no_content()
 
 

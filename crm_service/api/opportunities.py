@@ -8,6 +8,7 @@ from crm_service.repositories.base import to_object_id
 from crm_service.repositories.customers import CustomerRepository
 from crm_service.repositories.opportunities import OpportunityRepository
 from crm_service.schemas.opportunities import OpportunityListQuerySchema, OpportunitySchema
+from crm_service.services import audit
 
 from .docs import operation
 from .etags import check_if_match, delete_versioned, record_with_etag
@@ -69,6 +70,7 @@ def create_opportunity():
     _check_references(data)
     data.setdefault("currency", current_app.config["BASE_CURRENCY"])
     opportunity = OpportunityRepository(get_db()).create(data, current_principal().user_id)
+    audit.record("create", "opportunities", opportunity["_id"], after=opportunity)
     location = url_for("opportunities.get_opportunity", opportunity_id=str(opportunity["_id"]))
     return record_with_etag(opportunity_schema.dump(opportunity), opportunity, 201, location)
 
@@ -99,6 +101,7 @@ def update_opportunity(opportunity_id):
     updated = OpportunityRepository(get_db()).update(current, changes, current_principal().user_id)
     if updated is None:
         check_if_match(current, force=True)
+    audit.record("update", "opportunities", current["_id"], before=current, after=updated)
     return record_with_etag(opportunity_schema.dump(updated), updated)
 
 

@@ -9,6 +9,7 @@ from crm_service.db import get_db
 from crm_service.errors import Conflict, NotFound
 from crm_service.repositories.products import ProductRepository
 from crm_service.schemas.products import ProductListQuerySchema, ProductSchema
+from crm_service.services import audit
 
 from .docs import operation
 from .etags import check_if_match, delete_versioned, record_with_etag
@@ -58,6 +59,7 @@ def create_product():
     data.setdefault("currency", current_app.config["BASE_CURRENCY"])
     with _unique_sku():
         product = ProductRepository(get_db()).create(data)
+    audit.record("create", "products", product["_id"], after=product)
     location = url_for("products.get_product", product_id=str(product["_id"]))
     return record_with_etag(product_schema.dump(product), product, 201, location)
 
@@ -84,6 +86,7 @@ def update_product(product_id):
         updated = ProductRepository(get_db()).update(current, changes)
     if updated is None:
         check_if_match(current, force=True)
+    audit.record("update", "products", current["_id"], before=current, after=updated)
     return record_with_etag(product_schema.dump(updated), updated)
 
 

@@ -10,6 +10,7 @@ from crm_service.repositories.products import ProductRepository
 from crm_service.repositories.sales import SaleRepository
 from crm_service.schemas.money import MAX_AMOUNT, to_decimal
 from crm_service.schemas.sales import SaleListQuerySchema, SaleSchema
+from crm_service.services import audit
 
 from .docs import operation
 from .etags import check_if_match, delete_versioned, record_with_etag
@@ -95,6 +96,7 @@ def create_sale():
     _check(data)
     data.setdefault("sale_date", utcnow())
     sale = SaleRepository(get_db()).create(data)
+    audit.record("create", "sales", sale["_id"], after=sale)
     location = url_for("sales.get_sale", sale_id=str(sale["_id"]))
     return record_with_etag(sale_schema.dump(sale), sale, 201, location)
 
@@ -122,6 +124,7 @@ def update_sale(sale_id):
     updated = SaleRepository(get_db()).update(current, changes)
     if updated is None:
         check_if_match(current, force=True)
+    audit.record("update", "sales", current["_id"], before=current, after=updated)
     return record_with_etag(sale_schema.dump(updated), updated)
 
 

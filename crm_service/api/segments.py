@@ -18,6 +18,7 @@ from crm_service.schemas.segments import (
     SegmentSchema,
     SegmentUpdateSchema,
 )
+from crm_service.services import audit
 
 from .customers import SORT_FIELDS as CUSTOMER_SORT_FIELDS
 from .docs import operation
@@ -76,6 +77,7 @@ def create_segment():
     _check_company(data["criteria"])
     with _unique_name():
         segment = SegmentRepository(get_db()).create(data)
+    audit.record("create", "segments", segment["_id"], after=segment)
     location = url_for("segments.get_segment", segment_id=str(segment["_id"]))
     return record_with_etag(segment_schema.dump(segment), segment, 201, location)
 
@@ -111,6 +113,7 @@ def update_segment(segment_id):
         updated = SegmentRepository(get_db()).update(current, changes)
     if updated is None:
         check_if_match(current, force=True)
+    audit.record("update", "segments", current["_id"], before=current, after=updated)
     return record_with_etag(segment_schema.dump(updated), updated)
 
 
@@ -131,6 +134,7 @@ def recalculate_segment(segment_id):
     segment = SegmentRepository(get_db()).recalculate(current)
     if segment is None:
         raise NotFound("Segment not found")
+    audit.record("recalculate", "segments", current["_id"], before=current, after=segment)
     return record_with_etag(segment_schema.dump(segment), segment)
 
 

@@ -21,6 +21,7 @@ from crm_service.schemas.tickets import (
     TicketUpdateSchema,
     sources_of,
 )
+from crm_service.services import audit
 
 from .docs import operation
 from .etags import check_if_match, record_with_etag
@@ -142,6 +143,7 @@ def create_ticket():
     data["customer_id"] = to_object_id(data["customer_id"])
     data["assignee_id"] = _active_staff(data.get("assignee_id"))
     ticket = _repository().create(data, _caller_oid())
+    audit.record("create", "tickets", ticket["_id"], after=ticket)
     _record_event(ticket, "raised", ticket["created_at"])
     return _answer(ticket, 201, url_for("tickets.get_ticket", ticket_id=str(ticket["_id"])))
 
@@ -177,6 +179,8 @@ def update_ticket(ticket_id):
     if updated is None:
         # Someone changed the ticket between our read and write (perhaps its status): nothing was applied.
         check_if_match(current, force=True)
+    if changes:
+        audit.record("update", "tickets", current["_id"], before=current, after=updated)
     if changes.get("status") == "resolved":
         _record_event(updated, "resolved", updated["resolved_at"])
     return _answer(updated)
@@ -194,6 +198,7 @@ def delete_ticket(ticket_id):
             raise NotFound("Ticket not found")
         check_if_match(current, force=True)
     TombstoneRepository(get_db()).record("tickets", current["_id"], current["customer_id"])
+    audit.record("delete", "tickets", current["_id"], before=current)
     return no_content()
 
 
@@ -211,6 +216,8 @@ def _move(ticket_id, target):
         if latest is None:
             raise NotFound("Ticket not found")
         raise _illegal(latest["status"], target)
+    audit.record("resolve" if target == "resolved" else "reopen", "tickets", current["_id"], before=current,
+                 after=updated)
     if target == "resolved":
         _record_event(updated, "resolved", updated["resolved_at"])
     return _answer(updated)
@@ -253,6 +260,9 @@ def add_comment(ticket_id):
         if repository.get(current["_id"]) is None:
             raise NotFound("Ticket not found")
         raise invalid({"body": [f"A ticket holds at most {MAX_COMMENTS} comments."]})
+    # The returned document is the one this $push produced: its last comment is the new one.
+    audit.record("comment", "tickets", current["_id"], after=updated,
+                 changes={"comment": (None, updated["comments"][-1])})
     return _answer(updated, 201, url_for("tickets.get_ticket", ticket_id=str(current["_id"])))
 
 
@@ -267,5 +277,6 @@ def assign_ticket(ticket_id):
     updated = _repository().assign(current["_id"], _active_staff(data["assignee_id"]))
     if updated is None:
         raise NotFound("Ticket not found")
+    audit.record("assign", "tickets", current["_id"], before=current, after=updated)
     return _answer(updated)
 

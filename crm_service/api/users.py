@@ -10,6 +10,7 @@ from crm_service.repositories.base import to_object_id
 from crm_service.repositories.sessions import SessionRepository
 from crm_service.repositories.users import UserRepository
 from crm_service.schemas.users import UserCreateSchema, UserListQuerySchema, UserSchema, UserUpdateSchema
+from crm_service.services import audit
 from crm_service.services.accounts import user_conflict
 
 from .docs import operation
@@ -58,6 +59,8 @@ def create_user():
         user = users.create(data)
     except DuplicateKeyError as exc:
         raise user_conflict(users, data["username"], data["email"]) from exc
+    # The stored user comes back without its hash; the password is named, never shown.
+    audit.record("create", "users", user["_id"], after=user, redact=("password",))
     return record_with_etag(user_schema.dump(user), user, 201, url_for("users.get_user", user_id=str(user["_id"])))
 
 
@@ -97,6 +100,8 @@ def update_user(user_id):
     # Tokens carry the role, so a new role (like a new password or a deactivation) ends every login.
     if changes.get("is_active") is False or "password_hash" in changes or user["role"] != current["role"]:
         SessionRepository(db).revoke_user(current["_id"], "account changed by admin")
+    audit.record("update", "users", current["_id"], before=current, after=user,
+                 redact=("password",) if "password_hash" in changes else ())
     return record_with_etag(user_schema.dump(user), user)
 
 
@@ -112,4 +117,5 @@ def delete_user(user_id):
         raise invalid({"id": ["Admins cannot delete themselves."]})
     users.delete(user_id)
     SessionRepository(db).revoke_user(current["_id"], "account deleted")
+    audit.record("delete", "users", current["_id"], before=current)
     return no_content()

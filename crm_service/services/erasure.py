@@ -5,6 +5,8 @@ from crm_service.repositories.sessions import SessionRepository
 from crm_service.repositories.tombstones import TombstoneRepository
 from crm_service.repositories.users import UserRepository
 
+from . import audit
+
 # Each module removes or anonymises the person's data in its own collection.
 ERASERS = {
     "tickets": tickets.erase_customer,
@@ -18,7 +20,9 @@ def erase_customer(db, customer):
     """Erase `customer` (a customer document): record, histories, login, and what hangs off it.
 
     Returns {collection: documents touched}. Reports keep anonymous figures (ticket counts,
-    sale amounts); nothing left names the person.
+    sale amounts); nothing left names the person. The audit log keeps its entries about the person
+    (and its records) with the person's values replaced by "[erased]", and gains one `erase` entry
+    that names no values.
     """
     touched = {name: eraser(db, customer["_id"]) for name, eraser in ERASERS.items()}
     if customer.get("user_id"):
@@ -26,4 +30,6 @@ def erase_customer(db, customer):
         touched["users"] = int(UserRepository(db).delete(customer["user_id"]))
     touched["customers"] = int(CustomerRepository(db).erase(customer["_id"]))
     TombstoneRepository(db).record("customers", customer["_id"], customer["_id"])
+    touched["audit_log"] = audit.erase_subject(db, customer["_id"])
+    audit.record("erase", "customers", customer["_id"], changes={}, db=db)
     return touched
