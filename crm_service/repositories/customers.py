@@ -77,6 +77,8 @@ class CustomerRepository:
             "company_id": company["_id"] if company else None,
             "company_name": company["name"] if company else None,
             "company_terms": words(company["name"]) if company else [],
+            # Never changed afterwards: the report's conversion rate counts leads/prospects that became active.
+            "initial_status": fields.get("status", "lead"),
             "last_interaction_at": None,
             "activity_at": None,
             "interactions": [],

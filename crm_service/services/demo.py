@@ -97,6 +97,17 @@ def _interactions(rng, count, staff_ids, created_at, now):
     return items
 
 
+def _initial_status(status, index):
+    """The status a demo customer was created with (reports count leads/prospects turned active).
+
+    Derived from the index, not the random generator, so the rest of the demo data stays as it was:
+    two thirds of active customers came in as leads or prospects; inactive and churned ones had been active.
+    """
+    if status == "active":
+        return ("lead", "prospect", "active")[index % 3]
+    return "active" if status in ("inactive", "churned") else status
+
+
 def _customer(rng, index, companies, staff_ids, average_interactions, embed_limit, now):
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
     company = rng.choice(companies) if companies and rng.random() < 0.6 else None
@@ -121,6 +132,7 @@ def _customer(rng, index, companies, staff_ids, average_interactions, embed_limi
         "interaction_count": len(history), "version": 1, "created_at": created_at,
         "updated_at": max([created_at] + done),
     }
+    document["initial_status"] = _initial_status(document["status"], index)
     document.update(derived_fields(document))
     return document, [{**item, "customer_id": document["_id"]} for item in archived]
 
