@@ -6,7 +6,8 @@ import uuid
 
 from flask import Flask, g, request
 
-from . import db
+from . import db, ratelimit, security
+from .auth.decorators import authenticate_request
 from .config import Config, load_config
 from .errors import ApiError, register_error_handlers
 from .extensions import jwt
@@ -33,6 +34,8 @@ def create_app(config=None, mongo_client=None):
     db.init_app(app, mongo_client)
     jwt.init_app(app)
     register_error_handlers(app)
+    ratelimit.init_app(app)
+    security.init_app(app)
     _register_request_hooks(app)
     from . import idempotency
     idempotency.init_app(app)
@@ -47,7 +50,15 @@ def create_app(config=None, mongo_client=None):
     register_cli(app)
 
     _prepare_database(app)
+    _prepare_login_checks(app)
     return app
+
+
+def _prepare_login_checks(app):
+    from .services.accounts import prepare_login_checks
+
+    with app.app_context():
+        prepare_login_checks()
 
 
 def _prepare_database(app):
@@ -72,6 +83,9 @@ def _register_request_hooks(app):
         g.started = time.perf_counter()
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if REQUEST_ID_PATTERN.match(incoming) else uuid.uuid4().hex
+        # The token is checked once, here, so the rate limits (429 before any other answer) know the user.
+        authentication = authenticate_request()
+        ratelimit.check_request(authentication.principal if authentication else None)
         if request.method in BODY_METHODS and request.path.startswith("/api/"):
             has_body = (request.content_length or 0) > 0 or request.headers.get("Transfer-Encoding")
             allowed = getattr(app.view_functions.get(request.endpoint), "content_types", ("application/json",))
@@ -81,7 +95,7 @@ def _register_request_hooks(app):
     @app.after_request
     def finish_request(response):
         response.headers["X-Request-ID"] = getattr(g, "request_id", "")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        ratelimit.add_headers(response)
         principal = getattr(g, "principal", None)
         access_log.info(
             "%s %s %s", request.method, request.path, response.status_code,

@@ -32,7 +32,9 @@ worker_class = "gthread"
 threads = _int_env("GUNICORN_THREADS", 4)
 timeout = _int_env("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _int_env("GUNICORN_GRACEFUL_TIMEOUT", 30)
-keepalive = 5
+# Seconds an idle client connection stays open; behind a gateway that reuses upstream connections,
+# set it above the gateway's idle timeout so the gateway never sends on a connection being closed.
+keepalive = _int_env("GUNICORN_KEEPALIVE", 5)
 # Recycle workers now and then so a slow leak cannot grow forever; jitter stops them all at once.
 max_requests = _int_env("GUNICORN_MAX_REQUESTS", 2000, minimum=0)
 max_requests_jitter = 200
@@ -49,5 +51,9 @@ errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 proc_name = "crm-service"
 
-# Trust X-Forwarded-* only from the gateway's addresses, which the deployment names.
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# X-Forwarded-For is read by the app (werkzeug ProxyFix) when TRUSTED_PROXY_COUNT > 0; gunicorn itself
+# only takes the scheme (X-Forwarded-Proto) from the addresses below. FORWARDED_ALLOW_IPS names the
+# gateway's addresses; without it, a deployment that says it sits behind proxies trusts its peer (the
+# container is only reached through them), and one that does not trusts only the local host.
+_trusted_proxies = _int_env("TRUSTED_PROXY_COUNT", 0, minimum=0)
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "").strip() or ("*" if _trusted_proxies else "127.0.0.1")

@@ -2,12 +2,17 @@
 from dataclasses import dataclass
 from functools import wraps
 
-from flask import g
+from flask import current_app, g, request
 from flask_jwt_extended import get_jwt, verify_jwt_in_request
+from flask_jwt_extended.exceptions import JWTExtendedException
+from jwt.exceptions import PyJWTError
 
 from crm_service.errors import Forbidden
 
 from .permissions import STAFF_ROLES
+
+# What can go wrong with a bearer token; anything else (the database is down) is not a 401.
+TOKEN_ERRORS = (JWTExtendedException, PyJWTError)
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,15 @@ class Principal:
         return self.role == "customer"
 
 
+@dataclass(frozen=True)
+class Authentication:
+    """The outcome of checking this request's token once: a principal, or the error to answer with."""
+
+    refresh: bool
+    principal: Principal | None = None
+    error: Exception | None = None
+
+
 def current_principal():
     return g.principal
 
@@ -48,19 +62,45 @@ def _load_principal(refresh=False):
     return g.principal
 
 
+def authenticate_request():
+    """Check the token once, before the view, when the view requires one; None for other requests.
+
+    Runs in a before_request hook so the rate limits know the user; `require` then reuses the
+    outcome (and raises its error, so every 401 is answered exactly as before). Preflights
+    (OPTIONS) never carry a token and never reach the view.
+    """
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    if not getattr(view, "requires_auth", False) or request.method == "OPTIONS":
+        return None
+    refresh = view.refresh_token
+    try:
+        outcome = Authentication(refresh, principal=_load_principal(refresh=refresh))
+    except TOKEN_ERRORS as exc:
+        outcome = Authentication(refresh, error=exc)
+    g.authentication = outcome
+    return outcome
+
+
 def require(*permissions, refresh=False):
     """Any authenticated user when no permission is named; otherwise all of them."""
 
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
-            principal = _load_principal(refresh=refresh)
+            outcome = g.get("authentication")
+            if outcome is None or outcome.refresh != refresh:
+                principal = _load_principal(refresh=refresh)  # not checked before the view (a direct call)
+            elif outcome.error is not None:
+                raise outcome.error
+            else:
+                principal = outcome.principal
             if not set(permissions) <= principal.permissions:
                 raise Forbidden()
             return view(*args, **kwargs)
 
         wrapper.required_permissions = permissions
         wrapper.requires_auth = True
+        wrapper.refresh_token = refresh
         return wrapper
 
     return decorator

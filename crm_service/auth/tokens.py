@@ -2,7 +2,7 @@
 import uuid
 
 from flask import current_app
-from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
+from flask_jwt_extended import create_access_token, create_refresh_token
 
 from crm_service.db import get_db
 from crm_service.errors import error_response
@@ -20,8 +20,9 @@ def issue_tokens(user, sid=None):
         claims["cid"] = str(user["customer_id"])
     identity = str(user["_id"])
     access = create_access_token(identity=identity, additional_claims=claims)
-    refresh = create_refresh_token(identity=identity, additional_claims=claims)
-    refresh_jti = decode_token(refresh)["jti"]
+    # The refresh token's id is chosen here, so the new token need not be decoded again to learn it.
+    refresh_jti = str(uuid.uuid4())
+    refresh = create_refresh_token(identity=identity, additional_claims={**claims, "jti": refresh_jti})
     sessions = SessionRepository(get_db())
     if sid is None:
         sessions.open(claims["sid"], user["_id"], refresh_jti, current_app.config["JWT_REFRESH_TOKEN_EXPIRES"])

@@ -2,8 +2,11 @@
 from datetime import timedelta
 
 from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from .base import utcnow
+
+RECORD_ATTEMPTS = 3
 
 
 class LoginFailureRepository:
@@ -20,18 +23,25 @@ class LoginFailureRepository:
 
     def record_failure(self, key, window_seconds):
         now = utcnow()
-        document = self.collection.find_one_and_update(
-            {"_id": key, "expires_at": {"$gt": now}},
-            {"$inc": {"count": 1}},
-            return_document=ReturnDocument.AFTER,
-        )
-        if document is None:
-            # The window is over (or never started): start a new one.
-            self.collection.replace_one(
-                {"_id": key},
-                {"_id": key, "count": 1, "expires_at": now + timedelta(seconds=window_seconds)},
-                upsert=True,
+        for _ in range(RECORD_ATTEMPTS):
+            document = self.collection.find_one_and_update(
+                {"_id": key, "expires_at": {"$gt": now}},
+                {"$inc": {"count": 1}},
+                return_document=ReturnDocument.AFTER,
             )
+            if document is not None:
+                return
+            try:
+                # The window is over (or never started): start a new one, unless another worker just did;
+                # then the filter misses, the upsert clashes on _id, and the next turn counts in that window.
+                self.collection.replace_one(
+                    {"_id": key, "expires_at": {"$lte": now}},
+                    {"_id": key, "count": 1, "expires_at": now + timedelta(seconds=window_seconds)},
+                    upsert=True,
+                )
+                return
+            except DuplicateKeyError:
+                continue
 
     def clear(self, key):
         self.collection.delete_one({"_id": key})

@@ -6,7 +6,7 @@ from flask import current_app
 from marshmallow import ValidationError
 from pymongo.errors import DuplicateKeyError
 
-from crm_service.auth.passwords import hash_password
+from crm_service.auth.passwords import check_password, hash_password
 from crm_service.config import ConfigError
 from crm_service.db import get_db
 from crm_service.errors import Conflict
@@ -106,6 +106,15 @@ def _sync_customer(customers, customer_id, changes):
         if current is None or customers.update(customer_id, changes, current) is not None:
             return
     log.warning("profile change not copied to customer record %s", customer_id)
+
+
+def prepare_login_checks():
+    """Hash the stand-in password now, so the first login for an unknown user costs what any other does.
+
+    A login for an unknown user checks the password against that stand-in hash (of the configured
+    cost); built lazily, the first such login would take two bcrypt runs and stand out.
+    """
+    check_password("", None)
 
 
 def create_admin(username, email, password, first_name=None, last_name=None):

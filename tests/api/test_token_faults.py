@@ -1,0 +1,137 @@
+"""Token faults the other token tests leave out: algorithm pinning, revoked tokens everywhere, one decode per
+request, stale tokens on public endpoints, the TTL on revoked logins, and secrets refused at start-up."""
+import jwt as pyjwt
+import mongomock
+import pytest
+from flask_jwt_extended import JWTManager
+
+from crm_service import create_app
+from crm_service.config import ConfigError, TestConfig, load_config
+from crm_service.repositories.sessions import SessionRepository
+from tests.conftest import PASSWORD, assert_error, login, make_staff
+
+ME = "/api/v1/auth/me"
+CUSTOMERS = "/api/v1/customers"
+LOGOUT = "/api/v1/auth/logout"
+REFRESH = "/api/v1/auth/refresh"
+SECRET = "a-secret-of-64-bytes-so-that-hs512-is-not-weak-for-pyjwt-either!"
+
+
+@pytest.fixture
+def config():
+    config = TestConfig()
+    config.JWT_SECRET_KEY = SECRET
+    return config
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def claims_of(token):
+    return pyjwt.decode(token, options={"verify_signature": False})
+
+
+def assert_token_refused(response):
+    body = assert_error(response, 401, "unauthorized")
+    assert "msg" not in body and response.headers["WWW-Authenticate"] == "Bearer"
+    return body
+
+
+@pytest.fixture
+def staff(app):
+    make_staff(app, "sales", username="sam")
+    return login(app.test_client(), "sam")
+
+
+# --- refused tokens ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("algorithm", ["HS384", "HS512"])
+def test_token_signed_with_the_right_secret_but_another_algorithm_is_401(client, staff, algorithm):
+    token = pyjwt.encode(claims_of(staff["access_token"]), SECRET, algorithm=algorithm)
+
+    assert_token_refused(client.get(ME, headers=bearer(token)))
+
+
+def test_logged_out_token_is_refused_on_every_endpoint(client, staff):
+    client.post(LOGOUT, headers=bearer(staff["access_token"]))
+
+    assert_token_refused(client.get(CUSTOMERS, headers=bearer(staff["access_token"])))
+    assert_token_refused(client.post(CUSTOMERS, json={"first_name": "A"}, headers=bearer(staff["access_token"])))
+    assert_token_refused(client.post(LOGOUT, headers=bearer(staff["access_token"])))
+
+
+def test_refused_token_is_401_before_the_body_is_looked_at(client, staff):
+    client.post(LOGOUT, headers=bearer(staff["access_token"]))
+
+    response = client.post(CUSTOMERS, data="{not json", content_type="application/json",
+                           headers=bearer(staff["access_token"]))
+
+    assert_token_refused(response)
+
+
+def test_a_stale_token_does_not_stop_login_or_registration(client, staff):
+    client.post(LOGOUT, headers=bearer(staff["access_token"]))
+    stale = bearer(staff["access_token"])
+
+    assert client.post("/api/v1/auth/login", json={"username": "sam", "password": PASSWORD},
+                       headers=stale).status_code == 200
+    registered = client.post("/api/v1/auth/register", headers=stale, json={
+        "username": "newbie", "email": "newbie@mail.example", "password": PASSWORD, "first_name": "New"})
+    assert registered.status_code == 201
+
+
+def test_the_token_is_decoded_and_its_login_looked_up_once_per_request(client, staff, monkeypatch):
+    decodes, lookups = [], []
+    decode, is_live = JWTManager._decode_jwt_from_config, SessionRepository.is_live
+    monkeypatch.setattr(JWTManager, "_decode_jwt_from_config",
+                        lambda self, *args, **kwargs: decodes.append(1) or decode(self, *args, **kwargs))
+    monkeypatch.setattr(SessionRepository, "is_live", lambda self, sid: lookups.append(sid) or is_live(self, sid))
+
+    assert client.get(CUSTOMERS, headers=bearer(staff["access_token"])).status_code == 200
+    assert client.post(REFRESH, headers=bearer(staff["refresh_token"])).status_code == 200
+
+    assert (len(decodes), len(lookups)) == (2, 2)
+
+
+def test_revoked_logins_are_kept_until_they_expire_by_a_ttl_index(client, db, staff):
+    client.post(LOGOUT, headers=bearer(staff["access_token"]))
+
+    session = db.sessions.find_one({"_id": claims_of(staff["access_token"])["sid"]})
+    ttl = db.sessions.index_information()["expires_ttl"]
+    assert list(ttl["key"]) == [("expires_at", 1)] and ttl["expireAfterSeconds"] == 0
+    assert session["revoked"] is True and session["revoked_reason"] == "logout"
+    assert session["expires_at"].timestamp() >= claims_of(staff["refresh_token"])["exp"]
+
+
+# --- secrets at start-up --------------------------------------------------------------------------------
+
+@pytest.fixture
+def production_env(monkeypatch):
+    monkeypatch.setenv("CRM_ENV", "production")
+    monkeypatch.setenv("MONGO_URI", "mongodb://db.invalid:27017")
+    for name in ("JWT_SECRET_KEY", "CRM_BOOTSTRAP_ADMIN_EMAIL", "CRM_BOOTSTRAP_ADMIN_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@pytest.mark.parametrize(("secret", "message"), [
+    (None, "JWT_SECRET_KEY is not set"),
+    ("", "JWT_SECRET_KEY is not set"),
+    ("short-secret", "at least 32 bytes"),
+    ("x" * 31, "at least 32 bytes"),
+])
+def test_production_refuses_to_start_with_a_missing_or_short_secret(production_env, secret, message):
+    if secret is not None:
+        production_env.setenv("JWT_SECRET_KEY", secret)
+
+    with pytest.raises(ConfigError, match=message):
+        create_app(mongo_client=mongomock.MongoClient())
+
+
+def test_production_starts_with_a_long_secret_from_the_environment(production_env):
+    production_env.setenv("JWT_SECRET_KEY", "s" * 16 + "-a-real-long-random-secret")
+
+    app = create_app(load_config(), mongo_client=mongomock.MongoClient(tz_aware=True))
+
+    assert app.config["CRM_ENV"] == "production" and app.config["JWT_SECRET_KEY"] != SECRET
