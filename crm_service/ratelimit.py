@@ -32,6 +32,10 @@ ENDPOINT_LIMITS = {
     ("POST", "auth.login"): ("login_ip", "RATE_LIMIT_LOGIN_IP", "address"),
 }
 
+# The tracking pixel is fetched by mail clients' image proxies, many opens from few addresses: it is never
+# counted or refused (a 429 would show a broken image); it only carries the address's current headers.
+UNCOUNTED_ENDPOINTS = {"tracking.open_pixel"}
+
 
 @dataclass(frozen=True)
 class Rate:
@@ -111,7 +115,8 @@ class RateLimiter:
     def check(self, principal):
         """Count this request; sets g.rate_limit (the tightest limit) and raises 429 when one is spent.
 
-        A preflight (OPTIONS) is not counted: it only reads the counters for its headers.
+        A preflight (OPTIONS) is not counted: it only reads the counters for its headers; the pixel
+        (UNCOUNTED_ENDPOINTS) only reads them and is never refused.
         """
         limits = self.limits_for(principal)
         now = self.clock()
@@ -121,7 +126,7 @@ class RateLimiter:
             window_id = f"{limit.subject}|{limit.rate.period}|{start // limit.rate.period}"
             windows.setdefault(window_id, (start + limit.rate.period, []))[1].append(limit)
         repository = RateLimitRepository(get_db())
-        counting = request.method != "OPTIONS"
+        counting = request.method != "OPTIONS" and request.endpoint not in UNCOUNTED_ENDPOINTS
         stored = {} if counting else repository.counts(windows)
         states = []
         for window_id, (end, members) in windows.items():
@@ -139,7 +144,7 @@ class RateLimiter:
                 states.append((LimitState(amount, max(0, amount - count), reset, spent), over))
         # The tightest limit: fewest requests left, then the longest wait.
         g.rate_limit = min((state for state, _ in states), key=lambda state: (state.remaining, -state.reset))
-        if any(over for _, over in states):
+        if request.endpoint not in UNCOUNTED_ENDPOINTS and any(over for _, over in states):
             retry_after = max(state.reset for state, _ in states if state.spent)
             raise ApiError(429, "Too many requests; try again later", headers={"Retry-After": str(retry_after)})
 

@@ -18,6 +18,7 @@ from crm_service.schemas.emails import (
     EmailSchema,
     EngagementSchema,
 )
+from crm_service.services import audit
 from crm_service.services.emails import looks_like_html, send_email
 
 from .docs import operation
@@ -83,6 +84,8 @@ def send():
     is_html = data["html"] if data.get("html") is not None else looks_like_html(data["body"])
     fields = {"to": to, "subject": data["subject"], "body": data["body"], "html": is_html}
     email = send_email(fields, customer, current_principal().user_id, _tracking_url)
+    # The tracking URL carries the pixel's token: it stays out of the audit log.
+    audit.record("create", "emails", email["_id"], after={k: v for k, v in email.items() if k != "tracking_url"})
     return _answer(email, 201)
 
 
@@ -129,6 +132,7 @@ def add_response(email_id):
         if repository.get(email_id) is None:  # erased meanwhile
             raise NotFound("Email not found")
         raise invalid({"body": [f"This e-mail already has {MAX_RESPONSES} replies."]})
+    audit.record("respond", "emails", current["_id"], before=current, after=updated)
     return _answer(updated, 201)
 
 

@@ -8,6 +8,7 @@ from crm_service.db import get_db
 from crm_service.errors import NotFound, invalid
 from crm_service.repositories.base import to_object_id, utcnow
 from crm_service.repositories.interactions import ElementFilter, InteractionRepository
+from crm_service.repositories.tombstones import TombstoneRepository
 from crm_service.repositories.users import UserRepository
 from crm_service.schemas.interactions import (
     STAFF_ONLY_FIELDS,
@@ -186,6 +187,7 @@ def delete_interaction(customer_id, interaction_id):
     before = repository.get(customer_id, interaction_id)
     if before is None or not repository.delete(customer_id, interaction_id):
         raise NotFound("Interaction not found")
+    TombstoneRepository(get_db()).record("interactions", before["id"], to_object_id(customer_id))
     audit.record("delete", "interactions", before["id"], before=before)
     return no_content()
 

@@ -8,6 +8,7 @@ from crm_service.db import get_db
 from crm_service.errors import NotFound, invalid
 from crm_service.repositories.base import to_object_id
 from crm_service.repositories.sessions import SessionRepository
+from crm_service.repositories.tombstones import TombstoneRepository
 from crm_service.repositories.users import UserRepository
 from crm_service.schemas.users import UserCreateSchema, UserListQuerySchema, UserSchema, UserUpdateSchema
 from crm_service.services import audit
@@ -117,5 +118,6 @@ def delete_user(user_id):
         raise invalid({"id": ["Admins cannot delete themselves."]})
     users.delete(user_id)
     SessionRepository(db).revoke_user(current["_id"], "account deleted")
+    TombstoneRepository(db).record("users", current["_id"])
     audit.record("delete", "users", current["_id"], before=current)
     return no_content()

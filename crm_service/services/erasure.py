@@ -1,5 +1,5 @@
 """Privacy erasure of one customer everywhere its personal data lives (SPEC §5 Customers)."""
-from crm_service.repositories import feedback, opportunities, sales, tickets
+from crm_service.repositories import emails, feedback, opportunities, sales, tickets
 from crm_service.repositories.customers import CustomerRepository
 from crm_service.repositories.sessions import SessionRepository
 from crm_service.repositories.tombstones import TombstoneRepository
@@ -13,6 +13,8 @@ ERASERS = {
     "feedback": feedback.erase_customer,
     "sales": sales.erase_customer,
     "opportunities": opportunities.erase_customer,
+    # Mail to the person (also mail sent to its address without a customer_id) is deleted.
+    "emails": emails.erase_customer,
 }
 
 
@@ -24,12 +26,27 @@ def erase_customer(db, customer):
     (and its records) with the person's values replaced by "[erased]", and gains one `erase` entry
     that names no values.
     """
+    _tombstones_for_erased(db, customer)
     touched = {name: eraser(db, customer["_id"]) for name, eraser in ERASERS.items()}
     if customer.get("user_id"):
         SessionRepository(db).revoke_user(customer["user_id"], "customer erased")
         touched["users"] = int(UserRepository(db).delete(customer["user_id"]))
     touched["customers"] = int(CustomerRepository(db).erase(customer["_id"]))
     TombstoneRepository(db).record("customers", customer["_id"], customer["_id"])
+    if customer.get("user_id"):
+        TombstoneRepository(db).record("users", customer["user_id"])
     touched["audit_log"] = audit.erase_subject(db, customer["_id"])
     audit.record("erase", "customers", customer["_id"], changes={}, db=db)
     return touched
+
+
+def _tombstones_for_erased(db, customer):
+    """Offline copies must drop the person's interactions and feedback too: one tombstone each."""
+    tombstones = TombstoneRepository(db)
+    owner = customer["_id"]
+    feedback_ids = [doc["_id"] for doc in db.feedback.find({"customer_id": owner}, {"_id": 1})]
+    tombstones.record_many("feedback", feedback_ids, owner)
+    embedded = db.customers.find_one({"_id": owner}, {"interactions.id": 1}) or {}
+    interaction_ids = [item["id"] for item in embedded.get("interactions", ()) if item.get("id")]
+    interaction_ids += [doc["id"] for doc in db.interaction_archive.find({"customer_id": owner}, {"id": 1})]
+    tombstones.record_many("interactions", interaction_ids, owner)

@@ -18,6 +18,7 @@ from crm_service.repositories.password_resets import PasswordResetRepository, ha
 from crm_service.repositories.sessions import SessionRepository
 from crm_service.repositories.users import UserRepository
 
+from . import audit
 from .mailer import MailError, compose, deliver
 
 log = logging.getLogger("crm_service.password_reset")
@@ -134,6 +135,7 @@ def confirm_reset(token, new_password):
         raise ApiError(400, INVALID_TOKEN)
     SessionRepository(db).revoke_user(user["_id"], "password reset")
     resets.void_user(user["_id"])
+    audit.record("reset_password", "users", user["_id"], redact=("password",), actor=user, db=db)
     # The mailbox owner proved who they are: an earlier lock-out of the account ends too.
     LoginFailureRepository(db).clear(str(user["_id"]))
     return updated

@@ -181,8 +181,6 @@ def test_a_customer_users_copy_of_its_tickets_follows_the_server(admin, customer
     assert copy.records["tickets"][second["id"]]["status"] == "resolved"
 
 
-@pytest.mark.xfail(strict=True, reason="DELETE of an interaction and an erasure leave no `interactions` tombstones "
-                                       "yet (api/interactions.py, services/erasure.py)")
 def test_an_offline_copy_of_the_interaction_feed_follows_deletes_and_erasures(admin):
     copy = OfflineCopy(admin, {"interactions": "/interactions"}, utcnow())
     ann, bob = new_customer(admin, "Ann"), new_customer(admin, "Bob")

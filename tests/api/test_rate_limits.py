@@ -382,3 +382,24 @@ def test_limit_settings_use_the_limits_notation(text, rates):
 def test_a_bad_limit_setting_stops_start_up(text):
     with pytest.raises(ConfigError, match="RATE_LIMIT_FEEDBACK_CREATE"):
         create_app(limited_config(RATE_LIMIT_FEEDBACK_CREATE=text), mongo_client=mongomock.MongoClient())
+
+
+# --- the tracking pixel -----------------------------------------------------------------------------
+
+def test_the_tracking_pixel_is_never_refused_nor_counted(client, clock):
+    """Mail image proxies fetch many pixels from one address: a 429 would be a broken image."""
+    clock.advance(60)
+    spent = [client.get(UNKNOWN) for _ in range(11)]
+    assert_rate_limited(spent[-1])
+    for _ in range(5):
+        response = client.get("/api/v1/t/" + "A" * 43 + ".gif")
+        assert response.status_code == 200 and response.mimetype == "image/gif"
+        assert limits(response)[1] == 0  # the address's headers, read but not moved
+    assert_rate_limited(client.get(UNKNOWN))
+
+
+def test_pixel_fetches_do_not_use_up_the_addresss_budget(client, clock):
+    clock.advance(60)
+    for _ in range(20):
+        assert client.get("/api/v1/t/" + "B" * 43 + ".gif").status_code == 200
+    assert limits(client.get(UNKNOWN))[:2] == (10, 9)
