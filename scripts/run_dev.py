@@ -65,6 +65,24 @@ def _start_embedded_mongo():
     return process, uri, data_dir
 
 
+def _start_mail_sink(env):
+    """No SMTP_HOST: a local SMTP server (aiosmtpd, a dev requirement) files every mail in var/mail/ (Maildir).
+
+    So e-mails really go out under `make run` (status `sent`, pixel, password-reset links you can read).
+    """
+    port = int(env.get("CRM_DEV_SMTP_PORT", "1025"))
+    if not _port_free(port):
+        sys.exit(f"port {port} is taken; set CRM_DEV_SMTP_PORT to another port (or SMTP_HOST to your server)")
+    log = open(VAR / "smtp.log", "ab")  # noqa: SIM115  (kept open for the child's lifetime)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
+         "-c", "aiosmtpd.handlers.Mailbox", str(VAR / "mail")],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    env["SMTP_HOST"], env["SMTP_PORT"] = "127.0.0.1", str(port)
+    return process
+
+
 def _stop(process, name, timeout=10):
     if process is None or process.poll() is not None:
         return
@@ -90,6 +108,11 @@ def main():
     if not env.get("MONGO_URI"):
         mongo, env["MONGO_URI"], data_dir = _start_embedded_mongo()
         data_location = f"{data_dir} (embedded secantusdb, log in var/mongo.log)"
+    env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
+    mail, mail_location = None, f"through {env.get('SMTP_HOST')}:{env.get('SMTP_PORT', '25')}"
+    if not env.get("SMTP_HOST"):
+        mail = _start_mail_sink(env)
+        mail_location = f"filed in {VAR / 'mail'}/new (local SMTP sink on port {env['SMTP_PORT']})"
     gunicorn = None
 
     def shutdown(signum, _frame):
@@ -112,6 +135,7 @@ def main():
             f"\n  API      http://127.0.0.1:{port}/api/v1\n"
             f"  Docs     http://127.0.0.1:{port}/apidocs/  (OpenAPI: /openapi.json)\n"
             f"  Data     {data_location}\n"
+            f"  E-mail   {mail_location}\n"
             f"  Admin    {admin_note}\n"
             "  Ctrl-C stops everything.\n",
             flush=True,
@@ -122,6 +146,7 @@ def main():
     finally:
         _stop(gunicorn, "gunicorn", timeout=35)
         _stop(mongo, "the embedded database")
+        _stop(mail, "the mail sink")
     return 0
 
 

@@ -68,9 +68,16 @@ def segment_filter(db, criteria):
             query.setdefault(field, {})[operator] = criteria[rule]
     if criteria.get("company_id"):
         query["company_id"] = to_object_id(criteria["company_id"])
+    members = None
+    if criteria.get("customer_ids"):
+        members = {oid for oid in map(to_object_id, criteria["customer_ids"]) if oid is not None}
     if criteria.get("min_total_sales") is not None:
         currency = criteria.get("currency") or _base_currency()
-        query["_id"] = {"$in": customers_with_sales(db, criteria["min_total_sales"], currency)}
+        buyers = customers_with_sales(db, criteria["min_total_sales"], currency)
+        members = set(buyers) if members is None else members & set(buyers)
+    if members is not None:
+        # Both rules select by _id: one $in holding the ids that meet both.
+        query["_id"] = {"$in": sorted(members)}
     return query
 
 

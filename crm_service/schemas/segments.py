@@ -16,6 +16,8 @@ from .customers import CONTACT_TYPES, LOYALTY, STATUSES
 from .money import Money, currency
 
 MAX_VALUES = 50
+# An explicit member list (e.g. a saved k-means cluster) is stored in the segment: bounded, like its size.
+MAX_CUSTOMER_IDS = 5000
 
 
 def any_of(item, description):
@@ -54,6 +56,13 @@ class SegmentCriteriaSchema(StrictSchema):
     created_after = UtcDateTime(metadata={"description": "Created at or after this time"})
     created_before = UtcDateTime(metadata={"description": "Created before this time"})
     company_id = ObjectIdString(metadata={"description": "Works for this company"})
+    customer_ids = fields.List(
+        ObjectIdString(), validate=validate.Length(min=1, max=MAX_CUSTOMER_IDS),
+        metadata={"description": f"Only these customers (an explicit member list, at most {MAX_CUSTOMER_IDS} ids; "
+                                 "POST /analytics/segmentation/apply saves k-means clusters this way). Like every "
+                                 "rule it combines with the others, and only active customers are members; an id "
+                                 "that matches no customer selects nobody."},
+    )
 
     @validates_schema
     def _check(self, data, **kwargs):
