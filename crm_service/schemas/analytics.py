@@ -60,6 +60,9 @@ class MediansSchema(StrictSchema):
     recency_days = fields.Float()
     frequency = fields.Float()
     monetary = Money()
+    monetary_reference = Money(metadata={"description": "What labels call high- or low-spending against: the "
+                                                        "median spend, or when that is 0 (most customers never "
+                                                        "bought) the mean in the clustering's log1p scale"})
 
 
 class SegmentationSchema(StrictSchema):

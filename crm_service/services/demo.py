@@ -1,4 +1,4 @@
-"""Realistic demo data written with bulk inserts: staff, companies, customers and their histories."""
+"""Realistic demo data written with bulk inserts: staff, companies, products, customers, histories and sales."""
 import random
 import re
 from datetime import timedelta
@@ -9,6 +9,7 @@ from pymongo.errors import BulkWriteError
 from crm_service.auth.passwords import hash_password
 from crm_service.repositories.base import fold, utcnow, words
 from crm_service.repositories.customers import derived_fields
+from crm_service.schemas.money import to_decimal, to_stored
 
 FIRST_NAMES = ["Ahmed", "Fatima", "Youssef", "Amina", "Omar", "Salma", "Karim", "Leila", "Mehdi", "Nadia",
                "John", "Emma", "Lucas", "Sofia", "Noah", "Mia", "Liam", "Zoë", "Hugo", "Chloé", "Ines", "Adam"]
@@ -23,6 +24,12 @@ TAGS = ["vip", "repeat", "newsletter", "b2b", "family", "group-travel", "airport
 TYPES = ["email", "phone", "meeting", "chat", "in_person", "whatsapp", "sms", "note"]
 SUBJECTS = ["Booking question", "Quote request", "Follow-up call", "Complaint about delay", "Tour planning",
             "Invoice", "Feedback on trip", "Upgrade offer", "Airport transfer", "Group discount"]
+PRODUCTS = [("DESERT-2D", "Two-day desert tour", "460.00"), ("ATLAS-3D", "Atlas trek, three days", "1250.00"),
+            ("CITY-HALF", "Half-day city tour", "180.00"), ("AIRPORT-TX", "Airport transfer", "250.00"),
+            ("COAST-WK", "Coastal weekend", "2100.00"), ("GROUP-BUS", "Group coach, one day", "3400.00"),
+            ("SURF-5D", "Surf camp, five days", "2750.00"), ("MEDINA-FOOD", "Medina food walk", "320.00")]
+# More trips sold in spring and summer than in winter (index 0 = January): the forecast has a season to find.
+MONTH_WEIGHTS = [0.6, 0.7, 0.9, 1.1, 1.2, 1.4, 1.6, 1.5, 1.1, 0.9, 0.7, 0.9]
 STATUS_WEIGHTS = {"lead": 3, "prospect": 2, "active": 5, "inactive": 1, "churned": 1}
 LOYALTY_WEIGHTS = {"new": 5, "bronze": 3, "silver": 2, "gold": 1, "platinum": 0.5, "vip": 0.2}
 
@@ -97,6 +104,38 @@ def _interactions(rng, count, staff_ids, created_at, now):
     return items
 
 
+def _products(now):
+    return [{
+        "_id": ObjectId(), "sku": sku, "name": name, "name_key": fold(name).strip(),
+        "search_terms": sorted(set(words(name) + words(sku) + [sku.lower()])), "description": None,
+        "price": to_stored(to_decimal(price)), "currency": "MAD", "is_active": True, "version": 1,
+        "created_at": now, "updated_at": now,
+    } for sku, name, price in PRODUCTS]
+
+
+def _sales(rng, customer, products, now):
+    """A few sales for customers who buy (active, or once active), on dates weighted by season.
+
+    Drawn from their own generator, so adding sales left every other demo record as it was.
+    """
+    if customer["status"] not in ("active", "inactive", "churned") or rng.random() < 0.25:
+        return []
+    span = max(1, int((now - customer["created_at"]).total_seconds()))
+    sales, wanted = [], rng.randint(1, 6)
+    while len(sales) < wanted:
+        sale_date = (customer["created_at"] + timedelta(seconds=rng.randint(0, span))).replace(microsecond=0)
+        if rng.random() * max(MONTH_WEIGHTS) > MONTH_WEIGHTS[sale_date.month - 1]:
+            continue
+        product, quantity = rng.choice(products), rng.choice([1, 1, 1, 2, 2, 3, 4, 10])
+        sales.append({
+            "_id": ObjectId(), "customer_id": customer["_id"], "product_id": product["_id"], "quantity": quantity,
+            "unit_price": product["price"], "currency": product["currency"],
+            "amount": to_stored(to_decimal(product["price"]) * quantity), "sale_date": sale_date,
+            "employee_id": customer["owner_id"], "version": 1, "created_at": sale_date, "updated_at": sale_date,
+        })
+    return sales
+
+
 def _initial_status(status, index):
     """The status a demo customer was created with (reports count leads/prospects turned active).
 
@@ -146,7 +185,10 @@ def seed_demo(db, *, customers, companies, staff, interactions, seed, batch_size
     staff_ids = [user["_id"] for user in staff_docs]
     company_docs = [_company(rng, index, now) for index in range(companies)]
     counts["companies"] = _insert(db.companies, company_docs) if company_docs else 0
-    counts["customers"] = counts["interactions"] = counts["archived_interactions"] = 0
+    product_docs = _products(now)
+    counts["products"] = _insert(db.products, product_docs)
+    sales_rng = random.Random(f"{seed}-sales")
+    counts["customers"] = counts["interactions"] = counts["archived_interactions"] = counts["sales"] = 0
     with progress(customers, "customers") as bar:
         for start in range(0, customers, batch_size):
             batch, archive = [], []
@@ -155,6 +197,9 @@ def seed_demo(db, *, customers, companies, staff, interactions, seed, batch_size
                 batch.append(document)
                 archive.extend(archived)
             counts["customers"] += _insert(db.customers, batch)
+            sales = [sale for document in batch for sale in _sales(sales_rng, document, product_docs, now)]
+            if sales:
+                counts["sales"] += _insert(db.sales, sales)
             counts["interactions"] += sum(document["interaction_count"] for document in batch)
             if archive:
                 counts["archived_interactions"] += _insert(db.interaction_archive, archive)

@@ -66,7 +66,6 @@ class Cluster:
     members: list = field(repr=False)
     point: tuple = field(default=(), repr=False)  # the centre in standardised units
 
-
 def _features(rows, now):
     """(customer ids, [[recency_days, frequency, monetary]]) for the customers with any activity.
 
@@ -150,10 +149,14 @@ def _centres(model, scaler, numpy):
 
 
 def _label(centre, medians):
-    """Plain words from the centre against the medians of all clustered customers."""
+    """Plain words from the centre against the medians of all clustered customers.
+
+    When most customers never bought, the median spend is 0 and any cluster with a few buyers would read
+    "high-spending"; spending is then judged against the mean in the clustering's own (log1p) scale.
+    """
     recent = centre["recency_days"] <= medians["recency_days"]
     frequent = centre["frequency"] > medians["frequency"]
-    spends = centre["monetary"] > medians["monetary"]
+    spends = centre["monetary"] > medians.get("monetary_reference", medians["monetary"])
     if centre["monetary"] == 0:
         spending = "no purchases"
     else:
@@ -205,6 +208,8 @@ def segment(db, currency, now, k=None):
         "frequency": float(numpy.median(raw[:, 1])),
         "monetary": Decimal(repr(float(numpy.median(raw[:, 2])))).quantize(CENT),
     }
+    reference = medians["monetary"] or Decimal(repr(float(numpy.expm1(transformed[:, 2].mean())))).quantize(CENT)
+    medians["monetary_reference"] = reference
     clusters = []
     for number, centre in enumerate(_centres(model, scaler, numpy)):
         members = [ids[index] for index in numpy.flatnonzero(model.labels_ == number)]
@@ -227,7 +232,8 @@ def segment(db, currency, now, k=None):
             "scores": selection["scores"],
         },
         "customer_count": len(ids),
-        "medians": {**medians, "monetary": money_string(medians["monetary"])},
+        "medians": {**medians, "monetary": money_string(medians["monetary"]),
+                    "monetary_reference": money_string(medians["monetary_reference"])},
         "clusters": clusters,
         "computed_at": now,
     }

@@ -137,3 +137,14 @@ def test_the_app_starts_without_importing_the_analytics_libraries():
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                             cwd=Path(__file__).resolve().parents[2], check=True)
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_when_most_customers_never_bought_spending_is_judged_against_the_log_scale_mean():
+    from crm_service.services.segmentation import _label
+
+    medians = {"recency_days": 23.0, "frequency": 10.0, "monetary": Decimal("0.00"),
+               "monetary_reference": Decimal("40.00")}
+    few_buyers = {"recency_days": 87.0, "frequency": 3.1, "monetary": Decimal("3.86")}
+    buyers = {"recency_days": 14.3, "frequency": 11.4, "monetary": Decimal("8479.98")}
+    assert _label(few_buyers, medians).startswith("Lapsed, occasional, low-spending")
+    assert _label(buyers, medians).startswith("Recent, frequent, high-spending")
