@@ -80,3 +80,54 @@ curl -s "$API/feedback/stats?days=30" -H "$AUTH"; echo
 
 # 11. Everything about one customer at a glance
 curl -s $API/customers/$CUSTOMER/summary -H "$AUTH"; echo
+
+# 12. Reports: the last 30 days in figures, and one chart saved to a file
+curl -s "$API/reports/summary" -H "$AUTH"; echo
+curl -s -o tickets-by-status.png "$API/reports/charts/tickets-by-status.png" -H "$AUTH"
+python3 -c 'import sys; d=open(sys.argv[1],"rb").read(); print(sys.argv[1], len(d), "bytes,", "PNG" if d[:8]==b"\x89PNG\r\n\x1a\n" else "not a PNG")' tickets-by-status.png
+
+# 13. E-mail Youssef (make run files mail in var/mail/new), open it as a mail client would, record his reply
+EMAIL=$(curl -s -X POST $API/emails -H "$AUTH" -H 'Content-Type: application/json' \
+  -d "{\"customer_id\": \"$CUSTOMER\", \"subject\": \"Your group tour\",
+       \"body\": \"<p>Dear Youssef, the programme for your 40 guests is attached.</p>\"}")
+echo "$EMAIL"
+curl -s -o /dev/null -w 'pixel: %{http_code} %{content_type}\n' "$(echo "$EMAIL" | pick tracking_url)"
+EMAIL_ID=$(echo "$EMAIL" | pick id)
+curl -s -X POST $API/emails/$EMAIL_ID/responses -H "$AUTH" -H 'Content-Type: application/json' \
+  -d '{"body": "Thank you, the programme looks perfect."}' > /dev/null
+curl -s $API/emails/$EMAIL_ID/engagement -H "$AUTH"; echo
+curl -s "$API/emails?customer_id=$CUSTOMER" -H "$AUTH" | pick open_rate
+
+# 14. Analytics need history: load demo data (300 customers with interactions and sales), then
+#     segment customers on recency, frequency and spend, and forecast the next three months of sales
+CRM_ENV=development MONGO_URI="mongodb://127.0.0.1:${CRM_DEV_MONGO_PORT:-27018}/?retryWrites=false&directConnection=true" \
+  JWT_SECRET_KEY="$(cat var/jwt-secret)" .venv/bin/flask --app wsgi crm seed-demo --customers 300 > /dev/null
+curl -s "$API/analytics/segmentation" -H "$AUTH" | python3 -c 'import json,sys
+d=json.load(sys.stdin); print("k =", d["k"])
+for c in d["clusters"]: print(c["size"], c["label"], c["centre"])'
+curl -s "$API/analytics/sales-forecast?months=3" -H "$AUTH"; echo
+
+# 15. Amina forgot her password: the reset mail (read from var/mail/new) carries a one-time code
+curl -s -o /dev/null -w '%{http_code}\n' -X POST $API/auth/password-reset -H 'Content-Type: application/json' \
+  -d '{"email": "amina.tazi@example.com"}'
+sleep 2
+CODE=$(python3 -c 'import email,email.policy,glob,os,re
+path=max(glob.glob("var/mail/new/*"), key=os.path.getmtime)
+msg=email.message_from_binary_file(open(path,"rb"), policy=email.policy.default)
+text=next(p for p in msg.walk() if p.get_content_type()=="text/plain").get_content()
+print(re.search(r"^[A-Za-z0-9_-]{43}$", text, re.M).group(0))')
+curl -s -o /dev/null -w '%{http_code}\n' -X POST $API/auth/password-reset/confirm \
+  -H 'Content-Type: application/json' -d "{\"token\": \"$CODE\", \"new_password\": \"n3w-s3cret-pass\"}"
+curl -s -o /dev/null -w '%{http_code}\n' "$API/customers" -H "Authorization: Bearer $ME"
+
+# 16. Mobile extras: rate-limit headers, a safe retry with Idempotency-Key, tombstones, the audit log
+curl -s -D - -o /dev/null "$API/customers" -H "$AUTH" | grep -i '^ratelimit'
+for attempt in 1 2; do
+  curl -s -D - -X POST $API/customers -H "$AUTH" -H 'Content-Type: application/json' \
+    -H 'Idempotency-Key: 6f1d2c3b-walkthrough' -d '{"first_name": "Salma", "email": "salma@example.com"}' \
+    | grep -iE '^(location|idempotent-replayed):'
+done
+SALMA=$(curl -s "$API/customers?email=salma@example.com" -H "$AUTH" | pick items 0 id)
+curl -s -X DELETE $API/customers/$SALMA -H "$AUTH" -o /dev/null
+curl -s "$API/sync/deleted?since=$(date -u +%Y-%m-%d)" -H "$AUTH"; echo
+curl -s "$API/audit?entity_id=$SALMA" -H "$AUTH"; echo
