@@ -56,7 +56,9 @@ def _start_embedded_mongo():
     log = open(VAR / "mongo.log", "ab")  # noqa: SIM115  (kept open for the child's lifetime)
     process = subprocess.Popen(
         [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
-         "--storage-path", str(data_dir), "--log-level", "WARNING"],
+         "--storage-path", str(data_dir), "--log-level", "WARNING",
+         # Durable on acknowledgement, like MongoDB's journal: a crash keeps every acknowledged write.
+         "--sync-on-commit"],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     # Retryable writes off for this server only: it rescans its write log on every retryable

@@ -6,6 +6,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema, fields
 
+from crm_service.idempotency import openapi_parameter
 from crm_service.schemas.common import ListQuerySchema, UtcDateTime
 
 ERROR_DESCRIPTIONS = {
@@ -13,7 +14,7 @@ ERROR_DESCRIPTIONS = {
     401: "Missing, invalid, expired or revoked token, or bad credentials",
     403: "The role lacks the permission",
     404: "No such record, or one the caller may not know exists",
-    409: "A unique value is already in use",
+    409: "A unique value is already in use, or a request with this Idempotency-Key is still running",
     412: "If-Match does not match the record's current version",
     413: "The request body is too large",
     415: "The body is not application/json",
@@ -100,6 +101,8 @@ def _errors_for(doc, rule, method):
         statuses.add(404)
     if rule.rule.startswith("/api/"):
         statuses.add(429)
+    if openapi_parameter(method, rule.rule):
+        statuses |= {409, 422}  # Idempotency-Key still in flight; reused with another body
     statuses |= set(doc["errors"])
     return sorted(statuses)
 
@@ -160,6 +163,9 @@ def _operation(doc, rule, method):
     ]
     if doc["query"] is not None:
         parameters.append({"in": "query", "schema": doc["query"]})
+    idempotency_key = openapi_parameter(method, rule.rule)
+    if idempotency_key:
+        parameters.append(idempotency_key)
     if parameters:
         operation["parameters"] = parameters
     if doc["body"] is not None:

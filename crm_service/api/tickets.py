@@ -250,8 +250,8 @@ def reopen_ticket(ticket_id):
                        f"`internal: true` is a staff-only note: customer users may not write one (403) and "
                        f"never see one. A ticket holds at most {MAX_COMMENTS} comments (then 422).")
 def add_comment(ticket_id):
+    current = _visible_ticket(ticket_id)  # first: another customer's ticket is 404 whatever the body
     data = load_body(comment_schema)
-    current = _visible_ticket(ticket_id)
     if data["internal"] and current_principal().is_customer:
         raise Forbidden("Only staff may write internal comments")
     repository = _repository()

@@ -7,6 +7,7 @@ from flask import current_app, has_app_context
 from marshmallow import RAISE, Schema, ValidationError, fields, post_dump, validate, validates_schema
 
 MAX_PAGE_SIZE = 100
+MAX_PHONE_LENGTH = 32
 TAG_PATTERN = re.compile(r"^[\w][\w .&+/-]{0,49}$")
 
 
@@ -77,11 +78,13 @@ class Phone(fields.String):
 
     def __init__(self, **kwargs):
         kwargs.setdefault("metadata", {"example": "+212612345678"})
+        # Checked on the raw text in _deserialize; declared here too so the API docs show the bound.
+        kwargs.setdefault("validate", validate.Length(max=MAX_PHONE_LENGTH))
         super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs).strip()
-        if len(text) > 32:
+        if len(text) > MAX_PHONE_LENGTH:
             raise ValidationError("Not a valid phone number.")
         region = current_app.config["DEFAULT_PHONE_REGION"] if has_app_context() else "MA"
         try:

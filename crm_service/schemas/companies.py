@@ -23,6 +23,10 @@ DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-
 class Domain(fields.String):
     """A host name such as `example.com`, stored lower-case (`Example.COM` is the same domain)."""
 
+    def __init__(self, **kwargs):
+        kwargs.setdefault("validate", validate.Length(max=253))
+        super().__init__(**kwargs)
+
     def _deserialize(self, value, attr, data, **kwargs):
         domain = super()._deserialize(value, attr, data, **kwargs).strip().lower()
         if not DOMAIN.match(domain):

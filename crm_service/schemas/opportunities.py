@@ -49,7 +49,7 @@ class CalendarDate(fields.Field):
 
 
 class StageChangeSchema(StrictSchema):
-    stage = fields.String()
+    stage = one_of(STAGES)
     at = UtcDateTime()
     by = ObjectIdString(allow_none=True)
 

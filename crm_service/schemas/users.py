@@ -14,6 +14,7 @@ from .common import (
     text,
 )
 
+MAX_SECRET_INPUT = 10_000
 USERNAME = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,39}$",
                            error="3-40 letters, digits, dots, dashes or underscores, starting with a letter or digit.")
 
@@ -24,6 +25,8 @@ class Password(fields.String):
     def __init__(self, **kwargs):
         kwargs.setdefault("load_only", True)
         kwargs.setdefault("metadata", {"format": "password", "description": "8-72 bytes (UTF-8)"})
+        # The byte count is checked in _deserialize; 72 characters is the documented outer bound.
+        kwargs.setdefault("validate", validate.Length(max=MAX_BYTES))
         super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -37,12 +40,12 @@ class Password(fields.String):
 class UserSchema(RecordSchema):
     username = fields.String(required=True, validate=USERNAME)
     email = LowerEmail(required=True)
-    first_name = text(100)
-    last_name = text(100)
+    first_name = text(100, allow_none=True)
+    last_name = text(100, allow_none=True)
     phone = Phone(allow_none=True)
     role = one_of(("admin", "sales", "customer"), dump_only=True)
     is_active = fields.Boolean(dump_only=True)
-    customer_id = fields.String(dump_only=True)
+    customer_id = fields.String(dump_only=True, allow_none=True)
     version = fields.Integer(dump_only=True)
 
 
@@ -87,7 +90,8 @@ class RegisterSchema(StrictSchema):
     last_name = text(100)
     phone = Phone(allow_none=True)
     company = text(200, allow_none=True)
-    role = fields.String(metadata={"description": "Omit, or 'customer'; any other role is 403"})
+    role = fields.String(validate=validate.Length(max=50),
+                         metadata={"description": "Omit, or 'customer'; any other role is 403"})
 
     @validates("role")
     def _role(self, value, **kwargs):
@@ -98,8 +102,8 @@ class RegisterSchema(StrictSchema):
 class LoginSchema(StrictSchema):
     username = fields.String(required=True, validate=validate.Length(min=1, max=254),
                              metadata={"description": "Username or email"})
-    # No upper bound here: an over-long password is simply wrong (401), and only 72 bytes reach bcrypt.
-    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1))
+    # Over 72 bytes is simply wrong (401), and only 72 bytes reach bcrypt; the bound only stops junk input.
+    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=MAX_SECRET_INPUT))
 
 
 class TokenSchema(StrictSchema):
@@ -111,7 +115,8 @@ class TokenSchema(StrictSchema):
 
 
 class PasswordChangeSchema(StrictSchema):
-    current_password = fields.String(required=True, load_only=True, validate=validate.Length(min=1))
+    current_password = fields.String(required=True, load_only=True,
+                                     validate=validate.Length(min=1, max=MAX_SECRET_INPUT))
     new_password = Password(required=True)
 
 

@@ -423,3 +423,18 @@ def test_a_keyed_import_over_the_general_body_limit_still_runs(admin, db):
 
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["failed"] == 25000
+
+
+def test_openapi_documents_the_header_on_every_post_that_honours_it(client):
+    spec = client.get("/openapi.json").get_json()
+    documented, ignored = set(), set()
+    for path, operations in spec["paths"].items():
+        if "post" not in operations or not path.startswith("/api/v1/"):
+            continue
+        names = {parameter.get("name") for parameter in operations["post"].get("parameters", [])}
+        (documented if "Idempotency-Key" in names else ignored).add(path)
+        if "Idempotency-Key" in names:
+            assert {"409", "422"} <= set(operations["post"]["responses"]), path
+    assert "/api/v1/customers" in documented and "/api/v1/emails" in documented
+    assert ignored == {"/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/logout", "/api/v1/auth/password",
+                       "/api/v1/auth/password-reset/confirm"}

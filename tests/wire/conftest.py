@@ -147,3 +147,60 @@ def app(config):
 def wire_db(mongo, database_name):
     """This test's database through the test-side client."""
     return mongo[database_name]
+
+
+class RestartableServer:
+    """A private secantus on a fixed port and on-disk storage, that a test may kill and start again."""
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.storage = workdir / "data"
+        self.port = _free_port()
+        self.uri = f"mongodb://127.0.0.1:{self.port}/?{URI_OPTIONS}"
+        self.process = None
+        self.starts = 0
+
+    def start(self):
+        config_file = self.workdir / "secantusd.toml"
+        config_file.write_text("")
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            self.starts += 1
+            stderr_path = self.workdir / f"stderr-{self.starts}.log"
+            with open(stderr_path, "wb") as stderr:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "secantus", "--config", str(config_file), "--host", "127.0.0.1",
+                     "--port", str(self.port), "--storage-path", str(self.storage), "--log-level", "WARNING",
+                     # Acknowledged writes on disk at commit, as a real server's journal: a SIGKILL keeps them.
+                     "--sync-on-commit"],
+                    cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
+                )
+            while time.monotonic() < deadline and self.process.poll() is None:
+                if _server_pid(self.uri) == self.process.pid:
+                    return
+                time.sleep(0.05)
+            _stop(self.process)
+            # The old process may hold the port for a moment after it died: try again until the deadline.
+            time.sleep(0.2)
+        pytest.fail(f"secantus did not restart on port {self.port}; its stderr:\n"
+                    f"{stderr_path.read_text(errors='replace')}", pytrace=False)
+
+    def kill(self):
+        """An outage as a crash: SIGKILL, no shutdown."""
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self):
+        if self.process is not None:
+            _stop(self.process)
+
+
+@pytest.fixture
+def restartable_server(tmp_path):
+    """A private server for outage tests (never the session's shared one): kill() it, start() it again."""
+    server = RestartableServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
