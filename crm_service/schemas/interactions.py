@@ -24,6 +24,8 @@ class InteractionSchema(StrictSchema):
     follow_up_required = fields.Boolean(load_default=False)
     follow_up_date = UtcDateTime(allow_none=True)
     ticket_id = ObjectIdString(dump_only=True)
+    email_id = ObjectIdString(dump_only=True, metadata={"description": "The e-mail this interaction records "
+                                                                     "(type email, sent through /emails)"})
     created_at = UtcDateTime(dump_only=True)
     updated_at = UtcDateTime(dump_only=True)
 

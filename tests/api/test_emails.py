@@ -88,7 +88,7 @@ def test_sending_to_a_customer_logs_an_email_interaction(sales, customer, smtp, 
     email = send(sales, customer_id=customer.customer_id, subject="Quote for May")
     history = sales.get(f"/api/v1/customers/{customer.customer_id}/interactions").get_json()["items"]
     [interaction] = history
-    assert interaction["id"] == email["interaction_id"]
+    assert interaction["id"] == email["interaction_id"] and interaction["email_id"] == email["id"]
     assert interaction["type"] == "email" and interaction["subject"] == "Quote for May"
     assert interaction["status"] == "completed" and interaction["employee_id"] == sales.user["id"]
     assert customer.user["email"] in interaction["notes"]

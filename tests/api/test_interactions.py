@@ -18,7 +18,7 @@ from tests.conftest import assert_error, make_staff
 
 RECORD_KEYS = {
     "id", "customer_id", "type", "subject", "notes", "employee_id", "employee_comment", "occurred_at",
-    "duration_minutes", "status", "location", "follow_up_required", "follow_up_date", "ticket_id",
+    "duration_minutes", "status", "location", "follow_up_required", "follow_up_date", "ticket_id", "email_id",
     "created_at", "updated_at",
 }
 
