@@ -16,7 +16,9 @@ from flask.json.provider import DefaultJSONProvider
 from pymongo import DESCENDING, MongoClient
 
 EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
-FEED_BATCH = 100
+FEED_MAX_BATCH = 1000
+FEED_PROJECTION = {"interactions": 1, "activity_at": 1, "archived_count": 1}
+WALK_SORT = [("activity_at", DESCENDING), ("_id", DESCENDING)]
 RECORD_PROJECTION = {"interactions": 0, "search_terms": 0, "company_terms": 0}
 HISTORY_PROJECTION = {"interactions": 1, "archived_count": 1}
 CUSTOMER_SORT = [("created_at", DESCENDING), ("_id", DESCENDING)]
@@ -138,31 +140,49 @@ def history(customer_id):
     return _page(window, page, size, len(items) if count else None)
 
 
+def _walk(database, customer_query, want):
+    """The repository's walk: bounded finds, newest activity first, each after the last customer seen."""
+    batch, query = want + 1, customer_query
+    while True:
+        documents = list(database.customers.find(query, FEED_PROJECTION).sort(WALK_SORT).limit(batch)
+                         .batch_size(batch))
+        yield from documents
+        if len(documents) < batch:
+            return
+        last = documents[-1]
+        query = {**customer_query, "activity_at": {"$gte": EARLIEST, "$lte": last["activity_at"]},
+                 "$or": [{"activity_at": {"$lt": last["activity_at"]}},
+                         {"activity_at": last["activity_at"], "_id": {"$lt": last["_id"]}}]}
+        batch = min(batch * 4, FEED_MAX_BATCH)
+
+
 @app.get("/interactions")
 def feed():
-    """The repository's feed: walk customers newest activity first, then the archive, then the counts."""
+    """The repository's feed: walk customers newest activity first, the archive of walked customers that
+    have archived interactions (if any), then the total."""
     page, size, count = _page_args()
     want = page * size + 1
     database = db()
     customer_query = {"activity_at": {"$gte": EARLIEST}}
-    cursor = (database.customers.find(customer_query, {"interactions": 1, "activity_at": 1})
-              .sort([("activity_at", DESCENDING), ("_id", DESCENDING)]).batch_size(FEED_BATCH))
-    collected = []
-    for document in cursor:
+    collected, with_archive = [], []
+    for document in _walk(database, customer_query, want):
         if len(collected) >= want and document["activity_at"] < collected[want - 1]["occurred_at"]:
             break
+        if document.get("archived_count"):
+            with_archive.append(document["_id"])
         collected.extend({**item, "customer_id": document["_id"]} for item in document.get("interactions", []))
         collected.sort(key=lambda item: (item["occurred_at"], item["id"]), reverse=True)
         del collected[want:]
-    cursor.close()
-    archived = list(database.interaction_archive.find({}, {"_id": 0}).sort(FEED_SORT).limit(want))
+    archived = []
+    if with_archive:
+        archived = list(database.interaction_archive.find({"customer_id": {"$in": with_archive}}, {"_id": 0})
+                        .sort(FEED_SORT).limit(want))
     items = sorted(collected + archived, key=lambda item: (item["occurred_at"], item["id"]), reverse=True)
     total = None
     if count:
         rows = list(database.customers.aggregate([
-            {"$match": customer_query}, {"$project": {"interactions": 1}}, {"$unwind": "$interactions"},
-            {"$match": {}}, {"$count": "n"},
+            {"$match": customer_query}, {"$group": {"_id": None, "n": {"$sum": "$interaction_count"}}},
         ]))
-        total = (rows[0]["n"] if rows else 0) + database.interaction_archive.count_documents({})
+        total = rows[0]["n"] if rows else 0
     start = (page - 1) * size
     return _page(items[start:start + size + 1], page, size, total)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import report  # noqa: E402
+from bench import catalogue, report  # noqa: E402
 from bench.measure import measure_load  # noqa: E402
 from bench.operations import SEARCH_TERMS, select  # noqa: E402
 from bench.probe import SLOW_SECONDS, RoundTripCounter, probe_operation, record_ids  # noqa: E402
@@ -45,9 +45,14 @@ class Settings:
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="5000",
+    parser.add_argument("--sizes", "--customers", dest="sizes", default="5000",
                         help="customers to seed, comma-separated; two or more also compare flatness "
                              "(e.g. 10000,100000: secantusdb takes ~9 minutes to seed 100,000)")
+    parser.add_argument("--interactions-per-customer", type=int, default=8,
+                        help="average interactions seeded per customer (crm seed-demo --interactions)")
+    parser.add_argument("--explain-only", action="store_true",
+                        help="no load: seed, then print the explain() catalogue of the hot queries (plan stages, "
+                             "keys/docs examined, returned) per size; wrk is not needed")
     parser.add_argument("--operations", default="", help="comma-separated keys (default: all); see bench/README.md")
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per operation and app")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load first")
@@ -80,25 +85,30 @@ def base_env(uri, db_name, settings, secret):
         "MONGO_SOCKET_TIMEOUT_MS": str(settings.request_timeout * 1000),
         "JWT_ACCESS_TOKEN_EXPIRES_SECONDS": str(6 * 3600), "RATE_LIMITS_ENABLED": "false",
         "ENSURE_INDEXES_ON_START": "false", "PYTHONDONTWRITEBYTECODE": "1",
+        # The driver's monitor times out on connectTimeoutMS: a database busy with a long query must
+        # not look down (that would cancel the requests in flight).
+        "MONGO_CONNECT_TIMEOUT_MS": str(settings.request_timeout * 1000),
+        "MONGO_SERVER_SELECTION_TIMEOUT_MS": str(settings.request_timeout * 1000),
     })
     return env
 
 
-def prepare_database(client, env, db_name, size):
+def prepare_database(client, env, db_name, size, interactions=8):
     """Seed `size` customers and the bench admin, unless this database was seeded so already."""
     database = client[db_name]
     marker = database.bench_meta.find_one({"_id": "seed"})
-    if marker and marker.get("customers") == size:
+    if marker and marker.get("customers") == size and marker.get("interactions", 8) == interactions:
         log(f"{db_name}: reusing the data seeded earlier")
+        crm_command(env, "ensure-indexes")  # indexes added to the catalogue since
         return
     client.drop_database(db_name)
     crm_command(env, "ensure-indexes")
     started = time.monotonic()
-    crm_command(env, "seed-demo", "--customers", str(size))
+    crm_command(env, "seed-demo", "--customers", str(size), "--interactions", str(interactions))
     log(f"{db_name}: seeded {size} customers in {time.monotonic() - started:.0f}s")
     crm_command(env, "create-admin", "--username", ADMIN["username"], "--email", ADMIN["email"],
                 "--password", ADMIN["password"])
-    database.bench_meta.replace_one({"_id": "seed"}, {"customers": size}, upsert=True)
+    database.bench_meta.replace_one({"_id": "seed"}, {"customers": size, "interactions": interactions}, upsert=True)
 
 
 def sample_customers(database, count):
@@ -127,6 +137,8 @@ def in_process_app(uri, db_name, secret):
     config = ProductionConfig()
     config.MONGO_URI, config.MONGO_DB_NAME, config.JWT_SECRET_KEY = uri, db_name, secret
     config.LOG_LEVEL = "WARNING"  # no access lines among the bench's output
+    # As the served apps (base_env): with rate limits on, every request adds a findAndModify on rate_limits.
+    config.RATE_LIMITS_ENABLED = False
     app = create_app(config, mongo_client=client)
     return app.test_client(), counter, client
 
@@ -139,11 +151,11 @@ def same_answer(service, floor, service_path, floor_path, token):
     return record_ids(service_body) == record_ids(floor_body)
 
 
-def run_size(size, uri, client, workdir, settings, operations):
+def run_size(size, uri, client, workdir, settings, operations, interactions=8):
     db_name = f"crm_bench_{size}"
     secret = secrets.token_urlsafe(48)
     env = base_env(uri, db_name, settings, secret)
-    prepare_database(client, env, db_name, size)
+    prepare_database(client, env, db_name, size, interactions)
     database = client[db_name]
     service = App("service", "wsgi:app", env, Path(workdir) / f"service-{size}.log")
     floor = App("floor", "bench.floor_app:app", env, Path(workdir) / f"floor-{size}.log")
@@ -199,6 +211,51 @@ def run_operation(operation, size, service, floor, token, read_ids, write_ids, t
     return result
 
 
+def explain_size(size, uri, client, settings, interactions):
+    """The explain() catalogue on `size` customers (seeded first if needed)."""
+    from pymongo import MongoClient
+
+    db_name = f"crm_bench_{size}"
+    prepare_database(client, base_env(uri, db_name, settings, secrets.token_urlsafe(48)), db_name, size, interactions)
+    embed_limit = int(os.environ.get("INTERACTION_EMBED_LIMIT", "500"))
+    timeout_ms = settings.request_timeout * 1000
+    started = time.monotonic()
+
+    def client_factory(listener):
+        return MongoClient(uri, tz_aware=True, event_listeners=[listener], socketTimeoutMS=None,
+                           connectTimeoutMS=timeout_ms, serverSelectionTimeoutMS=timeout_ms)
+
+    rows = catalogue.run_catalogue(client_factory, db_name, embed_limit)
+    log(f"{size}: explained {len(rows)} queries in {time.monotonic() - started:.0f}s")
+    counts = {"customers": client[db_name].customers.estimated_document_count(),
+              "archived": client[db_name].interaction_archive.estimated_document_count()}
+    embedded = next(client[db_name].customers.aggregate(
+        [{"$group": {"_id": None, "n": {"$sum": "$embedded_count"}}}]), {"n": 0})["n"]
+    counts["interactions"] = embedded + counts["archived"]
+    return rows, counts
+
+
+def render_explain(catalogues, info):
+    lines = [f"# Explain catalogue {info['when']}", "",
+             f"- commit {info['commit']}; database {info['database']}; {info['machine']}",
+             "- every hot query behind the benchmarked operations, as the repositories send it, explained with "
+             "executionStats; a find the code stopped reading early is explained with a limit of what it read. "
+             "See bench/README.md (\"The explain catalogue\").",
+             f"- total time {info['elapsed']:.0f} s", ""]
+    for rows, counts in catalogues.values():
+        lines += [f"## {counts['customers']:,} customers, {counts['interactions']:,} interactions "
+                  f"({counts['archived']:,} archived)", "",
+                  report.render_table(catalogue.HEADERS, catalogue.catalogue_rows(rows)), ""]
+    sizes = list(catalogues)
+    if len(sizes) > 1:
+        small, large = catalogues[sizes[0]][0], catalogues[sizes[-1]][0]
+        lines += [f"## Flatness: examined per returned document, {sizes[0]} vs {sizes[-1]} customers", "",
+                  report.render_table(catalogue.FLATNESS_HEADERS, catalogue.flatness_rows(small, large,
+                                                                                         report.FLATNESS_TARGET)),
+                  ""]
+    return "\n".join(lines)
+
+
 def render(results_by_size, settings, info):
     lines = [f"# Benchmark {info['when']}", "",
              f"- commit {info['commit']}; database {info['database']}; {info['machine']}",
@@ -247,7 +304,7 @@ def run_info(uri_given, elapsed):
 
 def main(argv=None):
     args = parse_args(argv)
-    if shutil.which("wrk") is None:
+    if shutil.which("wrk") is None and not args.explain_only:
         print(WRK_INSTALL_HINT, file=sys.stderr)
         return 2
     operations = select([key for key in args.operations.split(",") if key])
@@ -276,7 +333,11 @@ def main(argv=None):
         client = MongoClient(uri, socketTimeoutMS=None, tz_aware=True)
         try:
             for size in sizes:
-                results_by_size[size] = run_size(size, uri, client, workdir, settings, operations)
+                if args.explain_only:
+                    results_by_size[size] = explain_size(size, uri, client, settings, args.interactions_per_customer)
+                else:
+                    results_by_size[size] = run_size(size, uri, client, workdir, settings, operations,
+                                                     args.interactions_per_customer)
         finally:
             client.close()
         keep_workdir = False
@@ -290,10 +351,14 @@ def main(argv=None):
             print(f"The run failed; server logs are kept in {workdir}", file=sys.stderr)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    text = render(results_by_size, settings, run_info(args.mongo_uri, time.monotonic() - STARTED))
+    info = run_info(args.mongo_uri, time.monotonic() - STARTED)
+    if args.explain_only:
+        text, prefix = render_explain(results_by_size, info), "explain-"
+    else:
+        text, prefix = render(results_by_size, settings, info), ""
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    output = output_dir / f"{time.strftime('%Y%m%d-%H%M%S')}.md"
+    output = output_dir / f"{prefix}{time.strftime('%Y%m%d-%H%M%S')}.md"
     output.write_text(text + "\n")
     print("\n" + text + f"\n\nWritten to {output}", flush=True)
     return 0

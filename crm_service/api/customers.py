@@ -43,11 +43,16 @@ def output_schema():
     return own_record_schema if current_principal().is_customer else customer_schema
 
 
-def visible_customer(customer_id):
-    """The customer record if the caller may know it exists; otherwise 404."""
+def confine_to_own(customer_id):
+    """404 for a customer user naming another customer (checked in memory, no database read)."""
     principal = current_principal()
     if principal.is_customer and principal.customer_id != customer_id:
         raise NotFound("Customer not found")
+
+
+def visible_customer(customer_id):
+    """The customer record if the caller may know it exists; otherwise 404."""
+    confine_to_own(customer_id)
     customer = CustomerRepository(get_db()).get(customer_id)
     if customer is None:
         raise NotFound("Customer not found")

@@ -21,7 +21,7 @@ from crm_service.schemas.interactions import (
 )
 from crm_service.services import audit
 
-from .customers import visible_customer
+from .customers import confine_to_own, visible_customer
 from .docs import operation
 from .helpers import created, load_body, load_query, no_content, page_request, page_response, record_response, sort_of
 
@@ -138,7 +138,7 @@ def schedule_meeting(customer_id):
            response=InteractionSchema, paged=True)
 def list_history(customer_id):
     query = load_query(history_query_schema)
-    visible_customer(customer_id)
+    confine_to_own(customer_id)  # the history read itself is the existence check: one round trip, not two
     direction = sort_of(query, history_query_schema)[0][1]
     page = _repository().history(customer_id, _history_filter(query), direction, page_request(query))
     if page is None:

@@ -18,7 +18,9 @@ from pymongo.errors import DuplicateKeyError
 from .base import Page, decode_cursor, encode_cursor, to_object_id, utcnow
 
 HISTORY_PROJECTION = {"interactions": 1, "archived_count": 1}
-FEED_BATCH = 100
+FEED_PROJECTION = {"interactions": 1, "activity_at": 1, "archived_count": 1}
+FEED_MAX_BATCH = 1000
+FEED_SORT = [("activity_at", DESCENDING), ("_id", DESCENDING)]
 EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
 # Statuses of interactions that did not happen (yet): they never move last_interaction_at.
 NOT_HAPPENED = ("scheduled", "cancelled")
@@ -175,7 +177,8 @@ class InteractionRepository:
         result = self.archive.update_one({"customer_id": oid, "id": iid}, {"$set": changes})
         if not result.matched_count:
             return None
-        self._refresh_last_interaction(oid, touch=True)
+        # activity_at must stay an upper bound of archived interactions too: the feed relies on it.
+        self._refresh_last_interaction(oid, touch=True, occurred_at=changes.get("occurred_at"))
         return self.get(customer_id, interaction_id)
 
     def delete(self, customer_id, interaction_id):
@@ -203,11 +206,12 @@ class InteractionRepository:
         resort = {"$push": {"interactions": {"$each": [], "$sort": {"occurred_at": -1}}}}
         self.customers.update_one({"_id": oid}, resort)
 
-    def _refresh_last_interaction(self, oid, touch=False):
+    def _refresh_last_interaction(self, oid, touch=False, occurred_at=None):
         """Recompute last_interaction_at after an edit or delete, from both the array and the archive.
 
         Edits can leave an archived interaction newer than every embedded one, so both are read.
-        `touch` also bumps the customer's version, for changes made in the archive only.
+        `touch` also bumps the customer's version, for changes made in the archive only;
+        `occurred_at` (an archived interaction's new time) moves activity_at forward.
         """
         document = self.customers.find_one({"_id": oid}, {"interactions.occurred_at": 1, "interactions.status": 1})
         if document is None:
@@ -223,6 +227,8 @@ class InteractionRepository:
         if touch:
             update["$set"]["updated_at"] = utcnow()
             update["$inc"] = {"version": 1}
+        if occurred_at is not None:
+            update["$max"] = {"activity_at": occurred_at}
         self.customers.update_one({"_id": oid}, update)
 
     # -- reads ----------------------------------------------------------------------------
@@ -260,9 +266,12 @@ class InteractionRepository:
     def feed(self, element_filter, page_request, customer_id=None):
         """Every customer's interactions, newest first.
 
-        Customers are walked in `activity_at` order (an upper bound of their newest embedded
-        interaction, index-backed); the walk stops once the next customer cannot beat what has
-        been collected. Archived interactions come from one index-backed query on the archive.
+        Customers are walked in `activity_at` order (an upper bound of their newest interaction,
+        embedded or archived; index-backed); the walk stops once the next customer cannot beat what
+        has been collected, so no customer left unwalked has an interaction that belongs on the page.
+        The archive is read only for walked customers whose `archived_count` says they have archived
+        interactions (one index-backed query), so a page without any costs one round trip.
+        Without filters the total is one aggregate: the sum of the customers' `interaction_count`.
         """
         sort = [("occurred_at", DESCENDING), ("id", DESCENDING)]
         values, skip = self._position(page_request, sort)
@@ -274,12 +283,12 @@ class InteractionRepository:
         lower = element_filter.ranges.get("occurred_at", {}).get("$gte")
         if lower is not None:
             customer_query["activity_at"] = {"$gte": lower}
-        collected = []
-        cursor = (self.customers.find(customer_query, {"interactions": 1, "activity_at": 1})
-                  .sort([("activity_at", DESCENDING), ("_id", DESCENDING)]).batch_size(FEED_BATCH))
-        for document in cursor:
+        collected, with_archive = [], []
+        for document in self._walk(customer_query, want):
             if len(collected) >= want and document["activity_at"] < collected[want - 1]["occurred_at"]:
                 break
+            if document.get("archived_count"):
+                with_archive.append(document["_id"])
             for item in document.get("interactions", []):
                 if element_filter.matches(item):
                     collected.append({**item, "customer_id": document["_id"]})
@@ -287,19 +296,53 @@ class InteractionRepository:
                 collected = _after_cursor(collected, values, DESCENDING, "occurred_at")
             collected.sort(key=lambda item: _sort_key(item, "occurred_at"), reverse=True)
             del collected[want:]
-        cursor.close()
-        archive_query = element_filter.mongo()
-        if customer_id is not None:
-            archive_query["customer_id"] = to_object_id(customer_id)
-        paged_archive_query = archive_query
-        if values is not None:
-            paged_archive_query = {"$and": [archive_query, _keyset_mongo(values, DESCENDING, "occurred_at")]}
-        archived = list(self.archive.find(paged_archive_query, {"_id": 0}).sort(sort).limit(want))
+        archived = []
+        if with_archive:
+            archive_query = {"customer_id": {"$in": with_archive}, **element_filter.mongo()}
+            if values is not None:
+                archive_query = {"$and": [archive_query, _keyset_mongo(values, DESCENDING, "occurred_at")]}
+            archived = list(self.archive.find(archive_query, {"_id": 0}).sort(sort).limit(want))
         items = self._merge(collected, archived, DESCENDING, "occurred_at")
         total = None
         if page_request.count:
-            total = self._count_embedded(customer_query, element_filter) + self.archive.count_documents(archive_query)
+            total = self._count_feed(customer_query, element_filter, customer_id)
         return _paginate(items, total, page_request, sort, skip)
+
+    def _walk(self, customer_query, want):
+        """Customers newest activity first, in bounded finds that the server closes itself.
+
+        The first find asks for `want + 1` customers (enough when each has an interaction), later
+        ones for four times more, each after the last customer seen: a walk that stops early leaves
+        no open cursor behind (closing one would cost a killCursors round trip).
+        """
+        batch, query = want + 1, customer_query
+        while True:
+            documents = list(self.customers.find(query, FEED_PROJECTION).sort(FEED_SORT).limit(batch)
+                             .batch_size(batch))
+            yield from documents
+            if len(documents) < batch:
+                return
+            last = documents[-1]
+            query = {**customer_query,
+                     "activity_at": {**customer_query["activity_at"], "$lte": last["activity_at"]},
+                     "$or": [{"activity_at": {"$lt": last["activity_at"]}},
+                             {"activity_at": last["activity_at"], "_id": {"$lt": last["_id"]}}]}
+            batch = min(batch * 4, FEED_MAX_BATCH)
+
+    def _count_feed(self, customer_query, element_filter, customer_id):
+        """Every interaction the feed lists: one aggregate without filters, else embedded + archived."""
+        if not element_filter.equals and not element_filter.ranges:
+            # interaction_count counts each interaction once, wherever it lives (a copy caught
+            # mid-archive included); customers with none have no activity_at or a count of 0.
+            rows = list(self.customers.aggregate([
+                {"$match": customer_query},
+                {"$group": {"_id": None, "n": {"$sum": "$interaction_count"}}},
+            ]))
+            return rows[0]["n"] if rows else 0
+        archive_query = element_filter.mongo()
+        if customer_id is not None:
+            archive_query["customer_id"] = to_object_id(customer_id)
+        return self._count_embedded(customer_query, element_filter) + self.archive.count_documents(archive_query)
 
     def scheduled(self, element_filter, time_field, page_request):
         """Interactions matching `element_filter`, soonest `time_field` first (meetings, follow-ups)."""
