@@ -127,3 +127,8 @@ def _counted(rows, keys, key_of=lambda value: value):
 def erase_customer(db, customer_oid):
     """Privacy erasure: the person's feedback is deleted (ratings without a person are not kept)."""
     return db.feedback.delete_many({"customer_id": customer_oid}).deleted_count
+
+
+def ids_of_customer(db, customer_oid):
+    """The ids of the person's feedback (an erasure leaves a tombstone for each)."""
+    return [document["_id"] for document in db.feedback.find({"customer_id": customer_oid}, {"_id": 1})]

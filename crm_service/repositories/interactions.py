@@ -95,6 +95,12 @@ class InteractionRepository:
         self.archive = db.interaction_archive
         self.embed_limit = embed_limit
 
+    def ids_of_customer(self, customer_oid):
+        """Every interaction id of one customer, embedded and archived (an erasure tombstones each)."""
+        document = self.customers.find_one({"_id": customer_oid}, {"interactions.id": 1}) or {}
+        ids = [item["id"] for item in document.get("interactions", ()) if item.get("id")]
+        return ids + [item["id"] for item in self.archive.find({"customer_id": customer_oid}, {"id": 1})]
+
     # -- writes ---------------------------------------------------------------------------
 
     def add(self, customer_id, interaction):

@@ -1,6 +1,7 @@
 """Privacy erasure of one customer everywhere its personal data lives (SPEC §5 Customers)."""
 from crm_service.repositories import emails, feedback, opportunities, sales, tickets
 from crm_service.repositories.customers import CustomerRepository
+from crm_service.repositories.interactions import InteractionRepository
 from crm_service.repositories.sessions import SessionRepository
 from crm_service.repositories.tombstones import TombstoneRepository
 from crm_service.repositories.users import UserRepository
@@ -44,9 +45,6 @@ def _tombstones_for_erased(db, customer):
     """Offline copies must drop the person's interactions and feedback too: one tombstone each."""
     tombstones = TombstoneRepository(db)
     owner = customer["_id"]
-    feedback_ids = [doc["_id"] for doc in db.feedback.find({"customer_id": owner}, {"_id": 1})]
-    tombstones.record_many("feedback", feedback_ids, owner)
-    embedded = db.customers.find_one({"_id": owner}, {"interactions.id": 1}) or {}
-    interaction_ids = [item["id"] for item in embedded.get("interactions", ()) if item.get("id")]
-    interaction_ids += [doc["id"] for doc in db.interaction_archive.find({"customer_id": owner}, {"id": 1})]
-    tombstones.record_many("interactions", interaction_ids, owner)
+    tombstones.record_many("feedback", feedback.ids_of_customer(db, owner), owner)
+    # The embed limit only matters to writes; this repository is used to read ids.
+    tombstones.record_many("interactions", InteractionRepository(db, embed_limit=1).ids_of_customer(owner), owner)
