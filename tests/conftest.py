@@ -10,6 +10,7 @@ from crm_service.auth.passwords import hash_password
 from crm_service.config import TestConfig
 from crm_service.db import get_db
 from crm_service.repositories.users import UserRepository
+from tests.smtp_server import running_smtp_server
 
 PASSWORD = "correct-horse-1"
 
@@ -172,3 +173,10 @@ def assert_error(response, status, code=None):
     assert body["request_id"] == response.headers["X-Request-ID"]
     assert "Traceback" not in response.get_data(as_text=True)
     return body
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server (aiosmtpd) on a free local port, for the e-mail tests; `smtp.messages` were delivered."""
+    with running_smtp_server() as server:
+        yield server

@@ -6,13 +6,6 @@ from crm_service.services.password_reset import wait_for_pending
 from tests.api.email_helpers import send
 from tests.api.test_password_reset import CONFIRM, NEW_PASSWORD, RESET, token_in
 from tests.conftest import make_staff
-from tests.smtp_server import running_smtp_server
-
-
-@pytest.fixture
-def smtp():
-    with running_smtp_server() as server:
-        yield server
 
 
 @pytest.fixture

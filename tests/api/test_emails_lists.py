@@ -8,13 +8,6 @@ from crm_service.config import TestConfig
 from crm_service.schemas.common import iso_z
 from tests.api.email_helpers import BASE_URL, EMAILS, open_pixel, send
 from tests.conftest import assert_error
-from tests.smtp_server import running_smtp_server
-
-
-@pytest.fixture
-def smtp():
-    with running_smtp_server() as server:
-        yield server
 
 
 @pytest.fixture

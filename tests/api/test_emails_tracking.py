@@ -11,16 +11,9 @@ from crm_service.repositories.base import utcnow
 from crm_service.schemas.common import iso_z
 from tests.api.email_helpers import BASE_URL, EMAILS, open_pixel, pixel_path, send, stored_emails
 from tests.conftest import assert_error
-from tests.smtp_server import running_smtp_server
 
 UNKNOWN_TOKEN = "A" * 43
 VARYING_HEADERS = {"X-Request-ID"}
-
-
-@pytest.fixture
-def smtp():
-    with running_smtp_server() as server:
-        yield server
 
 
 @pytest.fixture

@@ -10,19 +10,12 @@ from crm_service.config import TestConfig
 from crm_service.repositories.base import utcnow
 from crm_service.services.password_reset import wait_for_pending
 from tests.conftest import PASSWORD, assert_error, login, make_staff
-from tests.smtp_server import running_smtp_server
 
 RESET = "/api/v1/auth/password-reset"
 CONFIRM = f"{RESET}/confirm"
 LINK = re.compile(r"https://app\.example\.test/reset\?token=(\S+)")
 CODE_LINE = re.compile(r"^([A-Za-z0-9_-]{43})$", re.MULTILINE)
 NEW_PASSWORD = "brand-new-pass-9"
-
-
-@pytest.fixture
-def smtp():
-    with running_smtp_server() as server:
-        yield server
 
 
 @pytest.fixture

@@ -18,19 +18,12 @@ from crm_service.schemas.emails import EmailListQuerySchema
 from crm_service.services.password_reset import wait_for_pending
 from tests.api.email_helpers import BASE_URL, EMAILS, open_pixel, send
 from tests.conftest import assert_error, login, make_staff
-from tests.smtp_server import running_smtp_server
 from tests.wire.test_query_plans_wire import assert_indexed, plan_stages
 
 secantus_gap = query_plans.secantus_gap
 list_query_schema = EmailListQuerySchema()
 RACERS = 8
 CODE_LINE = re.compile(r"^([A-Za-z0-9_-]{43})$", re.MULTILINE)
-
-
-@pytest.fixture
-def smtp():
-    with running_smtp_server() as server:
-        yield server
 
 
 @pytest.fixture
