@@ -1,7 +1,7 @@
 """Interactions: each customer's embedded history, meetings, and the all-customers views."""
 from datetime import timedelta
 
-from flask import Blueprint, current_app
+from flask import Blueprint, current_app, request, url_for
 
 from crm_service.auth.decorators import current_principal, require
 from crm_service.db import get_db
@@ -23,7 +23,8 @@ from crm_service.services import audit
 
 from .customers import confine_to_own, visible_customer
 from .docs import operation
-from .helpers import created, load_body, load_query, no_content, page_request, page_response, record_response, sort_of
+from .etags import check_if_match, record_with_etag
+from .helpers import load_body, load_query, no_content, page_request, page_response, sort_of
 
 bp = Blueprint("interactions", __name__, url_prefix="/api/v1")
 
@@ -96,8 +97,19 @@ def _store(customer_id, data):
     if interaction is None:
         raise NotFound("Customer not found")
     audit.record("create", "interactions", interaction["id"], after=interaction)
-    return created(interaction_schema.dump(interaction), "interactions.get_interaction",
-                   customer_id=customer_id, interaction_id=str(interaction["id"]))
+    location = url_for("interactions.get_interaction", customer_id=customer_id, interaction_id=str(interaction["id"]))
+    return record_with_etag(interaction_schema.dump(interaction), _versioned(interaction), 201, location)
+
+
+def _versioned(interaction):
+    """Interactions have no version of their own: their ETag comes from `updated_at` (milliseconds)."""
+    return {"_id": interaction["id"], "version": int(interaction["updated_at"].timestamp() * 1000)}
+
+
+def _if_match_time(current):
+    """The time a conditional write must still find (None without If-Match); 412 at once when stale."""
+    check_if_match(_versioned(current))
+    return current["updated_at"] if request.headers.get("If-Match") else None
 
 
 @bp.post("/customers/<customer_id>/interactions")
@@ -154,13 +166,15 @@ def get_interaction(customer_id, interaction_id):
     interaction = _repository().get(customer_id, interaction_id)
     if interaction is None:
         raise NotFound("Interaction not found")
-    return record_response(_output_schema().dump(interaction))
+    return record_with_etag(_output_schema().dump(interaction), _versioned(interaction))
 
 
 @bp.route("/customers/<customer_id>/interactions/<interaction_id>", methods=["PATCH", "PUT"])
 @require("crm:update:interactions")
 @operation("Change an interaction (follow_up_required: false marks a follow-up done)", tags=["interactions"],
-           body=InteractionSchema, body_partial=True, response=InteractionSchema)
+           body=InteractionSchema, body_partial=True, response=InteractionSchema, errors=(412,),
+           description="`If-Match` with the ETag of the interaction (from `updated_at`) makes the change "
+                       "conditional: 412 and nothing changed when it moved on.")
 def update_interaction(customer_id, interaction_id):
     changes = load_body(interaction_schema, partial=True)
     visible_customer(customer_id)
@@ -170,23 +184,33 @@ def update_interaction(customer_id, interaction_id):
     before = repository.get(customer_id, interaction_id)
     if before is None:
         raise NotFound("Interaction not found")
-    interaction = repository.update(customer_id, interaction_id, changes) if changes else before
+    expected = _if_match_time(before)
+    interaction = repository.update(customer_id, interaction_id, changes, expected) if changes else before
     if interaction is None:
-        raise NotFound("Interaction not found")
+        _lost_race(repository, customer_id, interaction_id, before)
     if changes:
         audit.record("update", "interactions", before["id"], before=before, after=interaction)
-    return record_response(interaction_schema.dump(interaction))
+    return record_with_etag(interaction_schema.dump(interaction), _versioned(interaction))
+
+
+def _lost_race(repository, customer_id, interaction_id, before):
+    """A conditional write that matched nothing: 412 if the interaction is still there (it changed), else 404."""
+    if repository.get(customer_id, interaction_id) is not None:
+        check_if_match(_versioned(before), force=True)
+    raise NotFound("Interaction not found")
 
 
 @bp.delete("/customers/<customer_id>/interactions/<interaction_id>")
 @require("crm:delete:interactions")
-@operation("Delete an interaction", tags=["interactions"], status=204)
+@operation("Delete an interaction", tags=["interactions"], status=204, errors=(412,))
 def delete_interaction(customer_id, interaction_id):
     visible_customer(customer_id)
     repository = _repository()
     before = repository.get(customer_id, interaction_id)
-    if before is None or not repository.delete(customer_id, interaction_id):
+    if before is None:
         raise NotFound("Interaction not found")
+    if not repository.delete(customer_id, interaction_id, _if_match_time(before)):
+        _lost_race(repository, customer_id, interaction_id, before)
     TombstoneRepository(get_db()).record("interactions", before["id"], to_object_id(customer_id))
     audit.record("delete", "interactions", before["id"], before=before)
     return no_content()

@@ -89,6 +89,14 @@ def _paginate(items, total, page_request, sort, skip):
     return Page(items=page_items, page=page_number, size=page_request.size, total=total, next_cursor=next_cursor)
 
 
+def _match(oid, iid, expected_updated_at):
+    """Filters for one interaction, embedded and archived; with a time, only while it is still at that time."""
+    if expected_updated_at is None:
+        return {"_id": oid, "interactions.id": iid}, {"customer_id": oid, "id": iid}
+    return ({"_id": oid, "interactions": {"$elemMatch": {"id": iid, "updated_at": expected_updated_at}}},
+            {"customer_id": oid, "id": iid, "updated_at": expected_updated_at})
+
+
 class InteractionRepository:
     def __init__(self, db, embed_limit):
         self.customers = db.customers
@@ -163,11 +171,15 @@ class InteractionRepository:
             return {**document["interactions"][0], "customer_id": oid}
         return self.archive.find_one({"customer_id": oid, "id": iid}, {"_id": 0})
 
-    def update(self, customer_id, interaction_id, changes):
-        """Change one interaction where it lives; returns the updated interaction or None."""
+    def update(self, customer_id, interaction_id, changes, expected_updated_at=None):
+        """Change one interaction where it lives; returns the updated interaction or None.
+
+        With `expected_updated_at` (If-Match), only while the interaction is still at that time: None otherwise.
+        """
         oid, iid = to_object_id(customer_id), to_object_id(interaction_id)
         if oid is None or iid is None:
             return None
+        embedded_match, archived_match = _match(oid, iid, expected_updated_at)
         now = utcnow()
         changes = {**changes, "updated_at": now}
         embedded_set = {f"interactions.$.{name}": value for name, value in changes.items()}
@@ -175,24 +187,26 @@ class InteractionRepository:
         if "occurred_at" in changes:
             update["$max"] = {"activity_at": changes["occurred_at"]}
         # update_one, not find_one_and_update: mongomock mis-applies `$` in the latter.
-        if self.customers.update_one({"_id": oid, "interactions.id": iid}, update).matched_count:
+        if self.customers.update_one(embedded_match, update).matched_count:
             if "occurred_at" in changes:
                 self._resort(oid)
             self._refresh_last_interaction(oid)
             return self.get(customer_id, interaction_id)
-        result = self.archive.update_one({"customer_id": oid, "id": iid}, {"$set": changes})
+        result = self.archive.update_one(archived_match, {"$set": changes})
         if not result.matched_count:
             return None
         # activity_at must stay an upper bound of archived interactions too: the feed relies on it.
         self._refresh_last_interaction(oid, touch=True, occurred_at=changes.get("occurred_at"))
         return self.get(customer_id, interaction_id)
 
-    def delete(self, customer_id, interaction_id):
+    def delete(self, customer_id, interaction_id, expected_updated_at=None):
+        """Delete one interaction where it lives (with `expected_updated_at`, only while still at that time)."""
         oid, iid = to_object_id(customer_id), to_object_id(interaction_id)
         if oid is None or iid is None:
             return False
+        embedded_match, archived_match = _match(oid, iid, expected_updated_at)
         result = self.customers.update_one(
-            {"_id": oid, "interactions.id": iid},
+            embedded_match,
             {"$pull": {"interactions": {"id": iid}},
              "$inc": {"embedded_count": -1, "interaction_count": -1, "version": 1},
              "$set": {"updated_at": utcnow()}},
@@ -202,7 +216,7 @@ class InteractionRepository:
             self.archive.delete_one({"customer_id": oid, "id": iid})
             self._refresh_last_interaction(oid)
             return True
-        deleted = self.archive.delete_one({"customer_id": oid, "id": iid}).deleted_count
+        deleted = self.archive.delete_one(archived_match).deleted_count
         if deleted:
             self.customers.update_one({"_id": oid}, {"$inc": {"archived_count": -1, "interaction_count": -1}})
             self._refresh_last_interaction(oid, touch=True)
