@@ -158,4 +158,4 @@ def test_the_import_is_documented_as_a_multipart_upload(client):
 
     assert list(operation["requestBody"]["content"]) == ["multipart/form-data"]
     assert {"413", "415", "422"} <= set(operation["responses"])
-    assert [parameter["name"] for parameter in operation["parameters"]] == ["dry_run"]
+    assert [parameter["name"] for parameter in operation["parameters"]] == ["dry_run", "Idempotency-Key"]
