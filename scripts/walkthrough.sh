@@ -85,6 +85,8 @@ curl -s $API/customers/$CUSTOMER/summary -H "$AUTH"; echo
 curl -s "$API/reports/summary" -H "$AUTH"; echo
 curl -s -o tickets-by-status.png "$API/reports/charts/tickets-by-status.png" -H "$AUTH"
 python3 -c 'import sys; d=open(sys.argv[1],"rb").read(); print(sys.argv[1], len(d), "bytes,", "PNG" if d[:8]==b"\x89PNG\r\n\x1a\n" else "not a PNG")' tickets-by-status.png
+curl -s -o /dev/null -w 'rating-distribution.svg: %{http_code} %{content_type}\n' \
+  "$API/reports/charts/rating-distribution.svg" -H "$AUTH"
 
 # 13. E-mail Youssef (make run files mail in var/mail/new), open it as a mail client would, record his reply
 EMAIL=$(curl -s -X POST $API/emails -H "$AUTH" -H 'Content-Type: application/json' \
@@ -97,6 +99,7 @@ curl -s -X POST $API/emails/$EMAIL_ID/responses -H "$AUTH" -H 'Content-Type: app
   -d '{"body": "Thank you, the programme looks perfect."}' > /dev/null
 curl -s $API/emails/$EMAIL_ID/engagement -H "$AUTH"; echo
 curl -s "$API/emails?customer_id=$CUSTOMER" -H "$AUTH" | pick open_rate
+curl -s $API/emails/$EMAIL_ID -H "$AUTH" | pick status
 
 # 14. Analytics need history: load demo data (300 customers with interactions and sales), then
 #     segment customers on recency, frequency and spend, and forecast the next three months of sales
@@ -106,6 +109,10 @@ curl -s "$API/analytics/segmentation" -H "$AUTH" | python3 -c 'import json,sys
 d=json.load(sys.stdin); print("k =", d["k"])
 for c in d["clusters"]: print(c["size"], c["label"], c["centre"])'
 curl -s "$API/analytics/sales-forecast?months=3" -H "$AUTH"; echo
+# ... and save three clusters as segments (admin), each listing its members
+curl -s -X POST $API/analytics/segmentation/apply -H "$AUTH" -H 'Content-Type: application/json' \
+  -d '{"k": 3, "name_prefix": "RFM Nov: "}' | python3 -c 'import json,sys
+for s in json.load(sys.stdin)["segments"]: print(s["customer_count"], s["name"])'
 
 # 15. Amina forgot her password: the reset mail (read from var/mail/new) carries a one-time code
 curl -s -o /dev/null -w '%{http_code}\n' -X POST $API/auth/password-reset -H 'Content-Type: application/json' \
