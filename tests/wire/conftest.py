@@ -204,3 +204,31 @@ def restartable_server(tmp_path):
         yield server
     finally:
         server.stop()
+
+
+class _NoProgress:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return False
+
+    def update(self, steps):
+        pass
+
+
+def seed_demo_database(mongo_uri, prefix, embed_limit, **sizes):
+    """A new database of `crm seed-demo` data (indexes first) on the wire server; returns its name."""
+    from crm_service.services.demo import seed_demo
+
+    config = TestConfig()
+    config.MONGO_URI = mongo_uri
+    config.MONGO_DB_NAME = f"{prefix}_{uuid.uuid4().hex}"
+    app = create_app(config)
+    with app.app_context():
+        database = get_db()
+        ensure_indexes(database)
+        seed_demo(database, staff=3, interactions=8, batch_size=1000, embed_limit=embed_limit,
+                  progress=lambda total, label: _NoProgress(), **sizes)
+        database.client.close()
+    return config.MONGO_DB_NAME

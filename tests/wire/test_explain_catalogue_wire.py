@@ -6,49 +6,25 @@ BENCH_ARGS="--explain-only ..."` prints the same catalogue at 100,000 customers.
 planner cannot use an index that real MongoDB uses, the test is a strict xfail on secantus only
 (so it starts failing, as a reminder, once secantus learns the plan), as in test_query_plans_wire.py.
 """
-import uuid
 
 import pytest
 from pymongo import MongoClient
 
 from bench.catalogue import run_catalogue
-from crm_service import create_app
-from crm_service.config import TestConfig
-from crm_service.db import ensure_indexes, get_db
-from crm_service.services.demo import seed_demo
+from tests.wire.conftest import seed_demo_database
 
 EMBED_LIMIT = 5  # most demo histories (8 on average) overflow, so the archive paths run too
-
-
-class _NoProgress:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        return False
-
-    def update(self, steps):
-        pass
 
 
 @pytest.fixture(scope="module")
 def catalogue(mongo, mongo_uri):
     """The catalogue of 400 demo customers, explained once for the module."""
-    config = TestConfig()
-    config.MONGO_URI = mongo_uri
-    config.MONGO_DB_NAME = f"crm_wire_catalogue_{uuid.uuid4().hex}"
-    app = create_app(config)
-    with app.app_context():
-        database = get_db()
-        ensure_indexes(database)
-        seed_demo(database, customers=400, companies=40, staff=3, interactions=8, seed=11, batch_size=1000,
-                  embed_limit=EMBED_LIMIT, progress=lambda total, label: _NoProgress())
-        database.client.close()
+    name = seed_demo_database(mongo_uri, "crm_wire_catalogue", EMBED_LIMIT, customers=400, companies=40, seed=11)
     try:
         rows = run_catalogue(lambda listener: MongoClient(mongo_uri, tz_aware=True, event_listeners=[listener]),
-                             config.MONGO_DB_NAME, EMBED_LIMIT)
+                             name, EMBED_LIMIT)
     finally:
-        mongo.drop_database(config.MONGO_DB_NAME)
+        mongo.drop_database(name)
     return {row.key: row for row in rows}
 
 

@@ -4,22 +4,18 @@ The repositories run against a client with a command listener; each `find`/`aggr
 sent back as `explain` and its winning plan must hold an index stage and no COLLSCAN. The seeded
 database is shared by the module (read-only) so 300 customers are written once.
 """
-import uuid
 from datetime import timedelta
 
 import pytest
 from pymongo import MongoClient, monitoring
 
-from crm_service import create_app
 from crm_service.api.customers import SORT_FIELDS
 from crm_service.api.helpers import page_request, sort_of
-from crm_service.config import TestConfig
-from crm_service.db import ensure_indexes, get_db
 from crm_service.repositories.base import PageRequest, utcnow
 from crm_service.repositories.customers import CustomerRepository
 from crm_service.repositories.interactions import ElementFilter, InteractionRepository
 from crm_service.schemas.customers import CustomerListQuerySchema
-from crm_service.services.demo import seed_demo
+from tests.wire.conftest import seed_demo_database
 
 EMBED_LIMIT = 5
 INDEX_STAGES = {"IXSCAN", "IDHACK", "EXPRESS_IXSCAN", "COUNT_SCAN", "DISTINCT_SCAN"}
@@ -69,32 +65,12 @@ class CommandLog(monitoring.CommandListener):
         pass
 
 
-class _NoProgress:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        return False
-
-    def update(self, steps):
-        pass
-
-
 @pytest.fixture(scope="module")
 def seeded_name(mongo, mongo_uri):
     """300 demo customers (histories past an embed limit of 5, so the archive is used), written once."""
-    config = TestConfig()
-    config.MONGO_URI = mongo_uri
-    config.MONGO_DB_NAME = f"crm_wire_plans_{uuid.uuid4().hex}"
-    app = create_app(config)
-    with app.app_context():
-        database = get_db()
-        ensure_indexes(database)
-        seed_demo(database, customers=300, companies=30, staff=3, interactions=8, seed=7, batch_size=1000,
-                  embed_limit=EMBED_LIMIT, progress=lambda total, label: _NoProgress())
-        database.client.close()
-    yield config.MONGO_DB_NAME
-    mongo.drop_database(config.MONGO_DB_NAME)
+    name = seed_demo_database(mongo_uri, "crm_wire_plans", EMBED_LIMIT, customers=300, companies=30, seed=7)
+    yield name
+    mongo.drop_database(name)
 
 
 @pytest.fixture(scope="module")
