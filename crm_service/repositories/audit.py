@@ -1,5 +1,5 @@
 """The audit log: append-only entries, listed newest first, rewritten only by a privacy erasure."""
-from .base import find_page, to_object_id, utcnow
+from .base import find_page, time_window, to_object_id, utcnow
 
 
 def _public():
@@ -31,14 +31,7 @@ class AuditRepository:
         for name in ("entity_id", "actor_id"):
             if filters.get(name):
                 query[name] = to_object_id(filters[name])
-        bounds = {}
-        if filters.get("from_"):
-            bounds["$gte"] = filters["from_"]
-        if filters.get("to"):
-            bounds["$lt"] = filters["to"]
-        if bounds:
-            query["at"] = bounds
-        return query
+        return time_window(filters, query, "at")
 
     def list(self, filters, sort, page_request):
         return find_page(self.collection, self.build_query(filters), sort, page_request, _public())

@@ -21,6 +21,18 @@ def utcnow():
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
+def time_window(filters, query, field, lower="from_", upper="to"):
+    """Put `lower <= field < upper` into `query` for whichever bounds `filters` gives (none: no condition)."""
+    bounds = {}
+    if filters.get(lower):
+        bounds["$gte"] = filters[lower]
+    if filters.get(upper):
+        bounds["$lt"] = filters[upper]
+    if bounds:
+        query[field] = bounds
+    return query
+
+
 def to_object_id(value):
     """The ObjectId for a client-supplied id, or None when it cannot be one."""
     if isinstance(value, ObjectId):

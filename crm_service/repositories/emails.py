@@ -1,7 +1,7 @@
 """E-mails sent from the CRM: one document each, with its delivery status, opens and replies."""
 from pymongo import ReturnDocument
 
-from .base import find_page, to_object_id, utcnow
+from .base import find_page, time_window, to_object_id, utcnow
 
 # A reply list never grows a document toward MongoDB's 16 MB limit.
 MAX_RESPONSES = 200
@@ -89,14 +89,8 @@ class EmailRepository:
             query["customer_id"] = to_object_id(filters["customer_id"])
         if filters.get("status"):
             query["status"] = filters["status"]
-        for field, lower, upper in (("created_at", "from_", "to"), ("sent_at", "sent_after", "sent_before")):
-            bounds = {}
-            if filters.get(lower):
-                bounds["$gte"] = filters[lower]
-            if filters.get(upper):
-                bounds["$lt"] = filters[upper]
-            if bounds:
-                query[field] = bounds
+        time_window(filters, query, "created_at")
+        time_window(filters, query, "sent_at", "sent_after", "sent_before")
         if filters.get("updated_since"):
             query["updated_at"] = {"$gt": filters["updated_since"]}
         return query

@@ -3,7 +3,7 @@ from pymongo import ReturnDocument
 
 from crm_service.schemas.money import to_decimal, to_stored
 
-from .base import find_page, to_object_id, utcnow
+from .base import find_page, time_window, to_object_id, utcnow
 
 
 def sale_amount(quantity, unit_price):
@@ -50,13 +50,7 @@ class SaleRepository:
         for name in ("customer_id", "product_id", "employee_id"):
             if filters.get(name):
                 query[name] = to_object_id(filters[name])
-        bounds = {}
-        if filters.get("from_"):
-            bounds["$gte"] = filters["from_"]
-        if filters.get("to"):
-            bounds["$lt"] = filters["to"]
-        if bounds:
-            query["sale_date"] = bounds
+        time_window(filters, query, "sale_date")
         if filters.get("updated_since"):
             query["updated_at"] = {"$gt": filters["updated_since"]}
         return query
