@@ -39,7 +39,7 @@ def _unauthorized(message):
 
 
 @jwt.token_in_blocklist_loader
-def _is_revoked(_header, payload):
+def is_revoked(_header, payload):
     sid = payload.get("sid")
     return not sid or not SessionRepository(get_db()).is_live(sid)
 

@@ -81,17 +81,87 @@ def test_a_stale_token_does_not_stop_login_or_registration(client, staff):
     assert registered.status_code == 201
 
 
-def test_the_token_is_decoded_and_its_login_looked_up_once_per_request(client, staff, monkeypatch):
+def test_a_token_is_decoded_once_per_worker_and_its_login_looked_up_on_every_request(client, staff, monkeypatch):
     decodes, lookups = [], []
     decode, is_live = JWTManager._decode_jwt_from_config, SessionRepository.is_live
     monkeypatch.setattr(JWTManager, "_decode_jwt_from_config",
                         lambda self, *args, **kwargs: decodes.append(1) or decode(self, *args, **kwargs))
     monkeypatch.setattr(SessionRepository, "is_live", lambda self, sid: lookups.append(sid) or is_live(self, sid))
+    fresh = client.post("/api/v1/auth/login", json={"username": "sam", "password": PASSWORD}).get_json()
+    decodes.clear()
 
-    assert client.get(CUSTOMERS, headers=bearer(staff["access_token"])).status_code == 200
-    assert client.post(REFRESH, headers=bearer(staff["refresh_token"])).status_code == 200
+    for _ in range(3):
+        assert client.get(CUSTOMERS, headers=bearer(fresh["access_token"])).status_code == 200
+    assert client.post(REFRESH, headers=bearer(fresh["refresh_token"])).status_code == 200
+    assert client.post(REFRESH, headers=bearer(fresh["refresh_token"])).status_code == 401  # spent: full path
 
-    assert (len(decodes), len(lookups)) == (2, 2)
+    # One decode for the access token's first use, one per refresh (refresh tokens are never cached);
+    # the login is looked up on every request.
+    assert len(decodes) == 3
+    assert len(lookups) == 5
+
+
+def test_a_verified_token_is_still_refused_once_its_login_is_revoked(client, staff):
+    headers = bearer(staff["access_token"])
+    assert client.get(ME, headers=headers).status_code == 200  # verified and remembered
+
+    assert client.post(LOGOUT, headers=headers).status_code == 204
+
+    for path in (ME, CUSTOMERS):
+        refused = assert_error(client.get(path, headers=headers), 401, "unauthorized")
+        assert refused["message"] == "Token has been revoked"
+
+
+def test_a_verified_token_is_refused_once_it_expires(client, staff, monkeypatch):
+    import time as real_time
+
+    from crm_service.auth import decorators
+
+    headers = bearer(staff["access_token"])
+    assert client.get(ME, headers=headers).status_code == 200
+    expires_at = claims_of(staff["access_token"])["exp"]
+
+    class Later:
+        @staticmethod
+        def time():
+            return expires_at + 1
+
+    monkeypatch.setattr(decorators, "time", Later)
+    monkeypatch.setattr(pyjwt.api_jwt, "datetime", _clock_at(expires_at + 1))
+
+    assert assert_error(client.get(ME, headers=headers), 401, "unauthorized")["message"] == "Token has expired"
+    assert real_time.time() < expires_at  # the real clock never moved: only the checks saw the later time
+
+
+def _clock_at(timestamp):
+    from datetime import UTC, datetime
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.fromtimestamp(timestamp, tz or UTC)
+
+    return Clock
+
+
+def test_a_tampered_copy_of_a_verified_token_is_not_taken_from_the_cache(client, staff):
+    token = staff["access_token"]
+    assert client.get(ME, headers=bearer(token)).status_code == 200
+    header, payload, signature = token.split(".")
+    tampered = ".".join((header, payload, ("A" if signature[0] != "A" else "B") + signature[1:]))
+
+    assert assert_error(client.get(ME, headers=bearer(tampered)), 401, "unauthorized")["message"] == "Invalid token"
+
+
+def test_the_verified_token_cache_stays_within_its_capacity():
+    from crm_service.auth.decorators import VerifiedTokens
+
+    cache = VerifiedTokens(capacity=3)
+    for number in range(5):
+        cache.put(f"Bearer t{number}", {"exp": 4_000_000_000}, f"principal {number}")
+
+    assert [cache.get(f"Bearer t{number}") is None for number in range(5)] == [True, True, False, False, False]
+    assert cache.get("Bearer t4") == ("principal 4", {"exp": 4_000_000_000})
 
 
 def test_revoked_logins_are_kept_until_they_expire_by_a_ttl_index(client, db, staff):
