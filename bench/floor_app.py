@@ -14,9 +14,10 @@ import base64
 import json
 import os
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bson import ObjectId
+from bson.decimal128 import Decimal128
 from flask import Flask, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from pymongo import DESCENDING, MongoClient
@@ -40,6 +41,8 @@ class JSONProvider(DefaultJSONProvider):
             return str(value)
         if isinstance(value, datetime):
             return value.isoformat()
+        if isinstance(value, Decimal128):
+            return str(value.to_decimal())
         return DefaultJSONProvider.default(value)
 
 
@@ -214,3 +217,35 @@ def feed():
         total = rows[0]["n"] if rows else 0
     start = (page - 1) * size
     return _page(items[start:start + size + 1], page, size, total)
+
+
+@app.get("/reports/summary")
+def reports_summary():
+    """The report's queries over the default window (the last 30 days), answered as they come back.
+
+    The pipelines are the service's own ReportRepository's: they are the database calls, and a copy
+    of eleven pipelines here could only drift from them. What the floor leaves out is what the
+    service does around them (the figures and rates, the schema, the chart URLs, auth).
+    """
+    from crm_service.repositories.reports import ReportRepository
+
+    end = datetime.now(UTC)
+    start = end - timedelta(days=30)
+    repository = ReportRepository(db(), EMBED_LIMIT)
+    resolved = repository.tickets_resolved(start, end)
+    totals, months = repository.sales(start, end)
+    feedback_count, average_rating, ratings = repository.feedback(start, end)
+    sent, opened = repository.emails(start, end)
+    return jsonify({
+        "customers": repository.customers(start, end),
+        "interactions": repository.interactions_by_type(start, end),
+        "tickets_opened": repository.tickets_opened_by_status(start, end), "tickets_resolved": resolved,
+        "tickets_open_now": repository.tickets_open_now(),
+        "median_hours_to_resolve": repository.median_hours_to_resolve(start, end, resolved),
+        "opportunities_created": repository.opportunities_created_by_stage(start, end),
+        "opportunities_closed": repository.opportunities_closed(start, end),
+        "sales_totals": totals, "sales_months": months,
+        "feedback": {"count": feedback_count, "average": average_rating,
+                     "ratings": {str(rating): count for rating, count in ratings.items()}},
+        "emails": {"sent": sent, "opened": opened},
+    })

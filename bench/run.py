@@ -196,7 +196,7 @@ def run_operation(operation, size, service, floor, token, read_ids, write_ids, t
                             settings.repeats)
     result.round_trips, result.commands = probe.round_trips, probe.commands
     result.docs_per_result, result.keys_per_result = probe.docs_per_result, probe.keys_per_result
-    if operation.method == "GET":
+    if operation.method == "GET" and operation.compares_records:
         result.same_result = same_answer(service, floor, service_paths[0], floor_paths[0], token)
     for app, paths, name in ((service, service_paths, "service"), (floor, floor_paths, "floor")):
         paths_file = write_paths(workdir, f"{operation.key}-{name}", paths)

@@ -305,14 +305,46 @@ def test_parse_wrk_output_without_a_result_line_is_an_error():
 # -- the operation catalogue --------------------------------------------------------------
 
 
-def test_reports_summary_is_a_slot_marked_not_built():
-    slot = next(operation for operation in OPERATIONS if operation.key == "reports_summary")
-    assert slot.not_built == "not built yet"
+def test_every_operation_is_built_with_a_floor_route_and_all_but_the_report_have_a_minimum():
+    assert all(operation.floor_path and not operation.not_built for operation in OPERATIONS)
+    without_minimum = [operation.key for operation in OPERATIONS if operation.min_round_trips is None]
+    assert without_minimum == ["reports_summary"]
 
 
-def test_every_built_operation_has_a_floor_route_and_a_minimum():
-    built = [operation for operation in OPERATIONS if not operation.not_built]
-    assert all(operation.floor_path and operation.min_round_trips for operation in built)
+def test_the_floor_answers_the_report_from_the_same_queries_as_the_service(monkeypatch):
+    import os
+    from datetime import UTC, datetime, timedelta
+
+    import mongomock
+    from bson.decimal128 import Decimal128
+
+    from bench import floor_app
+    from crm_service.repositories.reports import ReportRepository
+
+    client = mongomock.MongoClient(tz_aware=True)
+    database = client[os.environ.get("MONGO_DB_NAME", "crm")]
+    now = datetime.now(UTC)
+    database.customers.insert_many([
+        {"is_active": True, "status": "active", "initial_status": "lead", "created_at": now - timedelta(days=2),
+         "activity_at": now - timedelta(days=1), "interactions": [
+             {"id": 1, "type": "call", "occurred_at": now - timedelta(days=1)}], "embedded_count": 1},
+        {"is_active": True, "status": "lead", "created_at": now - timedelta(days=90), "interactions": []},
+    ])
+    database.sales.insert_many([{"sale_date": now - timedelta(days=3), "currency": "MAD",
+                                 "amount": Decimal128("120.50")},
+                                {"sale_date": now - timedelta(days=60), "currency": "MAD", "amount": Decimal128("9")}])
+    monkeypatch.setitem(floor_app._client, "pid", os.getpid())
+    monkeypatch.setitem(floor_app._client, "client", client)
+
+    answer = floor_app.app.test_client().get("/reports/summary").get_json()
+
+    end = datetime.now(UTC)
+    expected = ReportRepository(database, floor_app.EMBED_LIMIT).customers(end - timedelta(days=30), end)
+    assert sorted(answer["customers"], key=str) == sorted(expected, key=str)
+    assert {row["status"]: row["new"] for row in answer["customers"]} == {"active": 1, "lead": 0}
+    assert answer["interactions"] == {"call": 1}
+    assert answer["sales_totals"] == {"MAD": "120.50"}
+    assert answer["tickets_resolved"] == 0 and answer["median_hours_to_resolve"] is None
 
 
 def test_rotating_operations_expand_one_path_per_id():
