@@ -53,6 +53,11 @@ def parse_args(argv=None):
     parser.add_argument("--explain-only", action="store_true",
                         help="no load: seed, then print the explain() catalogue of the hot queries (plan stages, "
                              "keys/docs examined, returned) per size; wrk is not needed")
+    parser.add_argument("--memory", action="store_true",
+                        help="no operation table: the memory benchmark (bench/memory.py) on the last size: a mixed "
+                             "soak, the CSV export and a feed walk, with the workers' RSS; wrk is needed")
+    parser.add_argument("--soak-seconds", type=int, default=600, help="--memory: seconds of mixed load (0: none)")
+    parser.add_argument("--feed-seconds", type=int, default=120, help="--memory: time budget of the feed walk")
     parser.add_argument("--operations", default="", help="comma-separated keys (default: all); see bench/README.md")
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per operation and app")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load first")
@@ -211,6 +216,20 @@ def run_operation(operation, size, service, floor, token, read_ids, write_ids, t
     return result
 
 
+def run_memory_size(size, uri, client, workdir, settings, args):
+    """bench/memory.py on `size` customers (seeded first if needed); returns its Markdown."""
+    from bench.memory import run_memory
+
+    db_name = f"crm_bench_{size}"
+    env = base_env(uri, db_name, settings, secrets.token_urlsafe(48))
+    prepare_database(client, env, db_name, size, args.interactions_per_customer)
+    return run_memory(uri, db_name, env, workdir, args.soak_seconds, log, feed_seconds=args.feed_seconds,
+                      workers=settings.workers, connections=settings.connections, threads=settings.threads,
+                      request_timeout=settings.request_timeout,
+                      login={"username": ADMIN["username"], "password": ADMIN["password"]},
+                      database=run_info(args.mongo_uri, 0)["database"])
+
+
 def explain_size(size, uri, client, settings, interactions):
     """The explain() catalogue on `size` customers (seeded first if needed)."""
     from pymongo import MongoClient
@@ -332,7 +351,9 @@ def main(argv=None):
             wait_for_mongo(uri)
         client = MongoClient(uri, socketTimeoutMS=None, tz_aware=True)
         try:
-            for size in sizes:
+            if args.memory:
+                memory_text = run_memory_size(sizes[-1], uri, client, workdir, settings, args)
+            for size in sizes if not args.memory else ():
                 if args.explain_only:
                     results_by_size[size] = explain_size(size, uri, client, settings, args.interactions_per_customer)
                 else:
@@ -352,7 +373,9 @@ def main(argv=None):
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     info = run_info(args.mongo_uri, time.monotonic() - STARTED)
-    if args.explain_only:
+    if args.memory:
+        text, prefix = memory_text, "memory-"
+    elif args.explain_only:
         text, prefix = render_explain(results_by_size, info), "explain-"
     else:
         text, prefix = render(results_by_size, settings, info), ""
@@ -360,7 +383,8 @@ def main(argv=None):
     output_dir.mkdir(parents=True, exist_ok=True)
     output = output_dir / f"{prefix}{time.strftime('%Y%m%d-%H%M%S')}.md"
     output.write_text(text + "\n")
-    print("\n" + text + f"\n\nWritten to {output}", flush=True)
+    shown = "" if args.memory else "\n" + text + "\n"  # bench/memory.py has printed its report
+    print(shown + f"\nWritten to {output}", flush=True)
     return 0
 
 

@@ -5,6 +5,10 @@
 -- adds one line to common.lua's: BENCH_MIX {"sent":{kind:n},"statuses":{"200":n}}.
 dofile(os.getenv("BENCH_LUA_DIR") .. "/common.lua")
 
+-- A new connection per request, so every gunicorn worker gets a share: gthread workers keep the
+-- keep-alive connections they accepted, and wrk's few connections could all stay on one worker.
+wrk.headers["Connection"] = "close"
+
 local parsed = {}
 for _, line in ipairs(paths) do
   local kind, method, path = line:match("^(%S+)%s+(%S+)%s+(%S+)$")

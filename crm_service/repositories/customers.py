@@ -1,4 +1,5 @@
 """Customers; their embedded interaction histories are handled by interactions.py."""
+import functools
 import re
 
 import phonenumbers
@@ -12,16 +13,18 @@ RECORD_PROJECTION = dict.fromkeys(HIDDEN_FIELDS, 0)
 SEARCH_KINDS = ("n", "e", "p")
 
 
+@functools.lru_cache(maxsize=4096)
 def _phone_terms(phone):
+    """The digits of the stored (E.164) number and of its national form; remembered per worker."""
     if not phone:
-        return []
+        return ()
     terms = [re.sub(r"\D", "", phone)]
     try:
         national = phonenumbers.format_number(phonenumbers.parse(phone), phonenumbers.PhoneNumberFormat.NATIONAL)
         terms.append(re.sub(r"\D", "", national))
     except phonenumbers.NumberParseException:
         pass
-    return terms
+    return tuple(terms)
 
 
 def derived_fields(document):

@@ -1,4 +1,5 @@
 """Shared schema pieces: strict base schemas, ids, times, phones, emails and list queries."""
+import functools
 import re
 from datetime import UTC, date, datetime, time
 
@@ -87,13 +88,26 @@ class Phone(fields.String):
         if len(text) > MAX_PHONE_LENGTH:
             raise ValidationError("Not a valid phone number.")
         region = current_app.config["DEFAULT_PHONE_REGION"] if has_app_context() else "MA"
-        try:
-            number = phonenumbers.parse(text, region)
-        except phonenumbers.NumberParseException as exc:
-            raise ValidationError("Not a valid phone number.") from exc
-        if not phonenumbers.is_valid_number(number):
+        e164 = e164_phone(text, region)
+        if e164 is None:
             raise ValidationError("Not a valid phone number.")
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return e164
+
+
+@functools.lru_cache(maxsize=4096)
+def e164_phone(text, region):
+    """`text` as E.164 when it is a valid number (national numbers read in `region`), else None.
+
+    Remembered per worker: the same numbers come back (bulk imports, a client retrying), and a
+    parse is the dearest step of validating a customer.
+    """
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 class Tags(fields.List):
