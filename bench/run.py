@@ -148,9 +148,10 @@ def in_process_app(uri, db_name, secret):
     return app.test_client(), counter, client
 
 
-def same_answer(service, floor, service_path, floor_path, token):
-    status, service_body = http_json("GET", service.url(service_path), headers={"Authorization": f"Bearer {token}"})
-    floor_status, floor_body = http_json("GET", floor.url(floor_path))
+def same_answer(service, floor, service_path, floor_path, token, timeout):
+    headers = {"Authorization": f"Bearer {token}"}
+    status, service_body = http_json("GET", service.url(service_path), headers=headers, timeout=timeout)
+    floor_status, floor_body = http_json("GET", floor.url(floor_path), headers=headers, timeout=timeout)
     if status != 200 or floor_status != 200:
         return False
     return record_ids(service_body) == record_ids(floor_body)
@@ -202,7 +203,8 @@ def run_operation(operation, size, service, floor, token, read_ids, write_ids, t
     result.round_trips, result.commands = probe.round_trips, probe.commands
     result.docs_per_result, result.keys_per_result = probe.docs_per_result, probe.keys_per_result
     if operation.method == "GET" and operation.compares_records:
-        result.same_result = same_answer(service, floor, service_paths[0], floor_paths[0], token)
+        result.same_result = same_answer(service, floor, service_paths[0], floor_paths[0], token,
+                                         settings.request_timeout)
     for app, paths, name in ((service, service_paths, "service"), (floor, floor_paths, "floor")):
         paths_file = write_paths(workdir, f"{operation.key}-{name}", paths)
         load = measure_load(app, operation.script, paths_file, token, f"{name}-{tag}", settings,

@@ -211,22 +211,29 @@ class MongoHandle:
         self._client = client
         self._pid = os.getpid() if client is not None else None
         self._owned = client is None
+        self._db = None  # the Database of the current client, made once (views ask for it several times)
 
     @property
     def client(self):
         if self._client is None or (self._owned and self._pid != os.getpid()):
             self._client = make_client(self._config)
             self._pid = os.getpid()
+            self._db = None
         return self._client
 
     @property
     def db(self):
-        return self.client[self._config["MONGO_DB_NAME"]]
+        client = self.client
+        database = self._db
+        if database is None or database.client is not client:
+            database = self._db = client[self._config["MONGO_DB_NAME"]]
+        return database
 
     def close(self):
         if self._client is not None and self._owned:
             self._client.close()
             self._client = None
+            self._db = None
 
 
 def init_app(app, client=None):

@@ -85,10 +85,12 @@ def plain(value):
     return str(value)
 
 
-def _change(name, old, new):
+def _change(name, old, new, plain_old=None, plain_new=None):
+    """{"from", "to"} for one field; `plain_old`/`plain_new` when the caller has made the plain copies."""
     if is_secret(name.rsplit(".", 1)[-1]):
         return {"from": None if old is None else REDACTED, "to": None if new is None else REDACTED}
-    return {"from": plain(old), "to": plain(new)}
+    return {"from": plain(old) if plain_old is None else plain_old,
+            "to": plain(new) if plain_new is None else plain_new}
 
 
 def diff(before, after, skip=frozenset(), prefix=""):
@@ -102,14 +104,17 @@ def diff(before, after, skip=frozenset(), prefix=""):
         if not prefix and (name in SKIPPED_FIELDS or name in skip or name.endswith("_key")):
             continue
         old, new = before.get(name), after.get(name)
-        if plain(old) == plain(new):
+        if type(old) is type(new) and old == new:  # equal values of one type have equal plain copies
+            continue
+        plain_old, plain_new = plain(old), plain(new)
+        if plain_old == plain_new:
             continue
         path = f"{prefix}{name}"
         objects = (old is None or isinstance(old, dict)) and (new is None or isinstance(new, dict))
         if objects and (old is not None or new is not None) and not is_secret(name):
             changes.update(diff(old, new, prefix=path + "."))
             continue
-        changes[path] = _change(path, old, new)
+        changes[path] = _change(path, old, new, plain_old, plain_new)
     return changes
 
 

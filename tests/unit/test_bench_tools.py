@@ -360,3 +360,11 @@ def test_search_terms_become_query_string_words():
 def test_select_rejects_an_unknown_operation():
     with pytest.raises(ValueError, match="unknown operation"):
         select(["customer_by_id", "nope"])
+
+
+def test_the_memory_benchmark_is_an_option_of_the_bench_with_a_ten_minute_soak_by_default():
+    from bench.run import parse_args
+
+    assert (parse_args([]).memory, parse_args([]).soak_seconds, parse_args([]).feed_seconds) == (False, 600, 120)
+    chosen = parse_args(["--memory", "--soak-seconds", "30", "--feed-seconds", "5", "--sizes", "2000"])
+    assert (chosen.memory, chosen.soak_seconds, chosen.feed_seconds, chosen.sizes) == (True, 30, 5, "2000")
