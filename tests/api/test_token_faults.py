@@ -161,7 +161,7 @@ def test_the_verified_token_cache_stays_within_its_capacity():
         cache.put(f"Bearer t{number}", {"exp": 4_000_000_000}, f"principal {number}")
 
     assert [cache.get(f"Bearer t{number}") is None for number in range(5)] == [True, True, False, False, False]
-    assert cache.get("Bearer t4") == ("principal 4", {"exp": 4_000_000_000})
+    assert cache.get("Bearer t4") == "principal 4"
 
 
 def test_revoked_logins_are_kept_until_they_expire_by_a_ttl_index(client, db, staff):
@@ -205,3 +205,17 @@ def test_production_starts_with_a_long_secret_from_the_environment(production_en
     app = create_app(load_config(), mongo_client=mongomock.MongoClient(tz_aware=True))
 
     assert app.config["CRM_ENV"] == "production" and app.config["JWT_SECRET_KEY"] != SECRET
+
+
+def test_tokens_of_one_role_share_one_permission_set(app, client, staff):
+    from flask import g
+
+    make_staff(app, "sales", username="sally")
+    other = login(app.test_client(), "sally")
+    sets = []
+    for token in (staff["access_token"], other["access_token"]):
+        with app.test_request_context(ME, headers=bearer(token)):
+            app.preprocess_request()
+            sets.append(g.principal.permissions)
+
+    assert sets[0] is sets[1] and "crm:read:customers" in sets[0]
