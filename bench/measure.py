@@ -14,12 +14,17 @@ TCP_LISTEN, TCP_TIME_WAIT = "0A", "06"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def json_line(text, prefix):
+    """The JSON after `prefix` on the line of wrk's output that starts with it, as a dict."""
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            return json.loads(line[len(prefix):])
+    raise ValueError(f"wrk printed no {prefix.strip()} line:\n" + text[-2000:])
+
+
 def parse_wrk_output(text):
     """The JSON line bench/lua/common.lua's done() prints, as a dict."""
-    for line in text.splitlines():
-        if line.startswith(RESULT_PREFIX):
-            return json.loads(line[len(RESULT_PREFIX):])
-    raise ValueError("wrk printed no BENCH_RESULT line:\n" + text[-2000:])
+    return json_line(text, RESULT_PREFIX)
 
 
 def errors_of(result):

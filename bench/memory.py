@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.measure import LUA_DIR, children_of, errors_of, parse_wrk_output, read_counters, wait_until_idle  # noqa: E402
+from bench.measure import LUA_DIR, children_of, errors_of, json_line, parse_wrk_output, read_counters, wait_until_idle  # noqa: E402
 from bench.operations import SEARCH_TERMS  # noqa: E402
 from bench.report import render_table  # noqa: E402
 from bench.stack import ROOT, App, http_json  # noqa: E402
@@ -227,10 +227,7 @@ def weighted_order(weights):
 
 def parse_mix_output(text):
     """The BENCH_MIX line mixed.lua's done() prints: {"sent": {kind: n}, "statuses": {"200": n}}."""
-    for line in text.splitlines():
-        if line.startswith(MIX_PREFIX):
-            return json.loads(line[len(MIX_PREFIX):])
-    raise ValueError("wrk printed no BENCH_MIX line:\n" + text[-2000:])
+    return json_line(text, MIX_PREFIX)
 
 
 def non_2xx(statuses):
