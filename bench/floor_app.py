@@ -56,8 +56,12 @@ _client = {"pid": None, "client": None}
 def db():
     """One client per worker process, made after gunicorn forks, with the service's client options."""
     if _client["pid"] != os.getpid():
+        # The service's timeouts (bench/run.py raises them): the driver's monitor times out on
+        # connectTimeoutMS, and a server it thinks down cancels the requests in flight.
         _client["client"] = MongoClient(
-            os.environ["MONGO_URI"], serverSelectionTimeoutMS=3000, connectTimeoutMS=3000,
+            os.environ["MONGO_URI"],
+            serverSelectionTimeoutMS=int(os.environ.get("MONGO_SERVER_SELECTION_TIMEOUT_MS", "3000")),
+            connectTimeoutMS=int(os.environ.get("MONGO_CONNECT_TIMEOUT_MS", "3000")),
             socketTimeoutMS=int(os.environ.get("MONGO_SOCKET_TIMEOUT_MS", "10000")), maxPoolSize=50,
             w="majority", tz_aware=True, appname="crm-bench-floor",
         )
