@@ -157,7 +157,8 @@ def same_answer(service, floor, service_path, floor_path, token, timeout):
     return record_ids(service_body) == record_ids(floor_body)
 
 
-def run_size(size, uri, client, workdir, settings, operations, interactions=8):
+def run_size(size, uri, client, workdir, settings, operations, interactions=8, results=None):
+    """The load table of one size; operations finished so far stay in `results` if a later one fails."""
     db_name = f"crm_bench_{size}"
     secret = secrets.token_urlsafe(48)
     env = base_env(uri, db_name, settings, secret)
@@ -165,7 +166,7 @@ def run_size(size, uri, client, workdir, settings, operations, interactions=8):
     database = client[db_name]
     service = App("service", "wsgi:app", env, Path(workdir) / f"service-{size}.log")
     floor = App("floor", "bench.floor_app:app", env, Path(workdir) / f"floor-{size}.log")
-    results = []
+    results = [] if results is None else results
     try:
         service.start(settings.workers)
         floor.start(settings.workers)
@@ -289,15 +290,21 @@ def render(results_by_size, settings, info):
              "requests, shown and judged on handler CPU (the request thread between gunicorn's request hooks), "
              "which background threads do not blur. See bench/README.md.",
              f"- total time {info['elapsed']:.0f} s", ""]
+    if info.get("failure"):
+        lines += [f"**The run failed** ({info['failure']}): the tables hold the operations measured before it.", ""]
     for size, results in results_by_size.items():
+        if not results:
+            continue
         lines += [f"## {size} customers", "", report.render_table(report.MAIN_HEADERS,
                                                                   [report.main_row(r) for r in results]), ""]
         built = [r for r in results if not r.not_built]
         lines += [report.render_table(report.FLOOR_HEADERS, [report.floor_row(r) for r in built]), ""]
-    sizes = list(results_by_size)
+    sizes = [size for size, results in results_by_size.items() if results]
     if len(sizes) > 1:
         small, large = results_by_size[sizes[0]], results_by_size[sizes[-1]]
-        rows = [report.flatness_row(a.label, a, b) for a, b in zip(small, large, strict=True) if not a.not_built]
+        measured = {result.key: result for result in large}
+        rows = [report.flatness_row(a.label, a, measured[a.key]) for a in small
+                if not a.not_built and a.key in measured]
         lines += [f"## Flatness: {sizes[0]} vs {sizes[-1]} customers", "",
                   report.render_table(report.FLATNESS_HEADERS, rows), ""]
     return "\n".join(lines)
@@ -340,7 +347,7 @@ def main(argv=None):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)
-    results_by_size = {}
+    results_by_size, failure = {}, None
     try:
         from pymongo import MongoClient
 
@@ -359,8 +366,9 @@ def main(argv=None):
                 if args.explain_only:
                     results_by_size[size] = explain_size(size, uri, client, settings, args.interactions_per_customer)
                 else:
-                    results_by_size[size] = run_size(size, uri, client, workdir, settings, operations,
-                                                     args.interactions_per_customer)
+                    results_by_size[size] = []
+                    run_size(size, uri, client, workdir, settings, operations, args.interactions_per_customer,
+                             results_by_size[size])
         finally:
             client.close()
         keep_workdir = False
@@ -368,6 +376,11 @@ def main(argv=None):
         keep_workdir = False
         log("interrupted; servers stopped")
         return 130
+    except Exception as exc:  # the load table keeps what was measured before the failure
+        if args.memory or args.explain_only or not any(results_by_size.values()):
+            raise
+        failure = f"{type(exc).__name__}: {exc}"
+        log(f"the run failed ({failure}); writing the operations measured so far")
     finally:
         stop(mongo, "the database")
         if keep_workdir:
@@ -375,6 +388,8 @@ def main(argv=None):
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     info = run_info(args.mongo_uri, time.monotonic() - STARTED)
+    if failure:
+        info["failure"] = failure
     if args.memory:
         text, prefix = memory_text, "memory-"
     elif args.explain_only:
@@ -387,7 +402,7 @@ def main(argv=None):
     output.write_text(text + "\n")
     shown = "" if args.memory else "\n" + text + "\n"  # bench/memory.py has printed its report
     print(shown + f"\nWritten to {output}", flush=True)
-    return 0
+    return 1 if failure else 0
 
 
 if __name__ == "__main__":

@@ -368,3 +368,21 @@ def test_the_memory_benchmark_is_an_option_of_the_bench_with_a_ten_minute_soak_b
     assert (parse_args([]).memory, parse_args([]).soak_seconds, parse_args([]).feed_seconds) == (False, 600, 120)
     chosen = parse_args(["--memory", "--soak-seconds", "30", "--feed-seconds", "5", "--sizes", "2000"])
     assert (chosen.memory, chosen.soak_seconds, chosen.feed_seconds, chosen.sizes) == (True, 30, 5, "2000")
+
+
+def test_a_run_that_failed_part_way_still_reports_what_it_measured():
+    from bench.run import Settings, render
+
+    def measured(key, cpu_s):
+        return report.OperationResult(key, key, 1, service=load(cpu_s=cpu_s), floor=load(cpu_s=0.2), round_trips=2)
+
+    results = {10000: [measured("by_id", 0.3), measured("list", 0.4)], 100000: [measured("by_id", 0.33)]}
+    info = {"when": "now", "commit": "abc", "database": "db", "machine": "m", "elapsed": 1.0,
+            "failure": "TimeoutError: timed out"}
+
+    text = render(results, Settings(10, 2, 2, 2, 2, 3, 120), info)
+
+    assert "**The run failed** (TimeoutError: timed out)" in text
+    flatness = text.split("## Flatness: 10000 vs 100000 customers")[1]
+    assert "by_id" in flatness and "list" not in flatness  # only what both sizes measured
+    assert "## 100000 customers" in text
