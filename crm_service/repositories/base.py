@@ -45,7 +45,10 @@ def to_object_id(value):
 
 def fold(text):
     """Lower-case and strip accents, so 'Zoë' is found by 'zoe'."""
-    decomposed = unicodedata.normalize("NFKD", text or "")
+    text = text or ""
+    if text.isascii():  # nothing to decompose: most names and every e-mail address
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
 
 

@@ -24,6 +24,7 @@ import logging
 import re
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from bson import ObjectId
 from bson.decimal128 import Decimal128
@@ -59,14 +60,19 @@ ERASED_FIELDS = {
 }
 
 
+@lru_cache(maxsize=4096)  # field names repeat; the bound keeps odd client-chosen keys from growing it
 def is_secret(name):
     return bool(SECRET_NAME.search(name))
 
 
 def plain(value):
     """A JSON-safe copy: ids as strings, times as ISO 8601 with Z, money as decimal strings."""
-    if isinstance(value, ObjectId):
-        return str(value)
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    convert = _PLAIN_BY_TYPE.get(kind)  # exact types first: most values are str, None, ids, times
+    if convert is not None:
+        return convert(value)
     if isinstance(value, datetime):
         return iso_z(value)
     if isinstance(value, date):
@@ -76,13 +82,29 @@ def plain(value):
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, dict):
-        return {str(key): (REDACTED if is_secret(str(key)) and item is not None else plain(item))
-                for key, item in value.items()}
+        return _plain_dict(value)
     if isinstance(value, (list, tuple, set)):
         return [plain(item) for item in value]
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     return str(value)
+
+
+def _plain_dict(value):
+    return {str(key): (REDACTED if item is not None and is_secret(str(key)) else plain(item))
+            for key, item in value.items()}
+
+
+def _plain_list(value):
+    return [plain(item) for item in value]
+
+
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+_PLAIN_BY_TYPE = {
+    ObjectId: str, datetime: iso_z, date: date.isoformat, Decimal: str,
+    Decimal128: lambda value: str(value.to_decimal()),
+    dict: _plain_dict, list: _plain_list, tuple: _plain_list, set: _plain_list,
+}
 
 
 def _change(name, old, new, plain_old=None, plain_new=None):
