@@ -140,7 +140,7 @@ def run_wrk(url, script, paths_file, token, tag, seconds, connections, threads, 
     return parse_wrk_output(completed.stdout)
 
 
-def measure_load(app, script, paths_file, token, tag, settings, warmup=True):
+def measure_load(app, script, paths_file, token, tag, settings, warmup=True, seconds=None):
     """Warm up, then one timed wrk run; CPU is read once the server has served everything wrk sent.
 
     A slow operation skips the warm-up: one request of it outweighs any warming, and the workers
@@ -153,7 +153,7 @@ def measure_load(app, script, paths_file, token, tag, settings, warmup=True):
         run_wrk(url, tag=f"{tag}-warm", seconds=settings.warmup, **common)
     wait_until_idle(app.port, settings.request_timeout + 30)
     before, (served_before, handler_before), started = cpu_seconds(app.workers), app.counters(), time.monotonic()
-    result = run_wrk(url, tag=tag, seconds=settings.duration, **common)
+    result = run_wrk(url, tag=tag, seconds=seconds or settings.duration, **common)
     wait_until_idle(app.port, settings.request_timeout + 30)
     elapsed = time.monotonic() - started
     cpu = cpu_seconds(app.workers) - before

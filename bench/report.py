@@ -36,6 +36,20 @@ class LoadResult:
         return self.handler_cpu_s * 1000 / self.served if self.served else None
 
 
+def combine(rounds):
+    """One LoadResult from alternating rounds of the same load: counts, time and CPU add up; the
+    median round's p50 and the worst round's p99 stand for the whole."""
+    if len(rounds) == 1:
+        return rounds[0]
+    p50s = sorted(result.p50_ms for result in rounds)
+    return LoadResult(
+        requests=sum(result.requests for result in rounds), served=sum(result.served for result in rounds),
+        duration_s=sum(result.duration_s for result in rounds), p50_ms=p50s[len(p50s) // 2],
+        p99_ms=max(result.p99_ms for result in rounds), errors=sum(result.errors for result in rounds),
+        cpu_s=sum(result.cpu_s for result in rounds), handler_cpu_s=sum(result.handler_cpu_s for result in rounds),
+    )
+
+
 @dataclass
 class OperationResult:
     key: str

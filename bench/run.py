@@ -7,6 +7,7 @@ round trips per request and documents examined per result, with the targets of i
 bench/README.md for how to read the results.
 """
 import argparse
+import math
 import os
 import random
 import secrets
@@ -41,6 +42,7 @@ class Settings:
     workers: int
     repeats: int
     request_timeout: int
+    rounds: int = 1
 
 
 def parse_args(argv=None):
@@ -60,6 +62,9 @@ def parse_args(argv=None):
     parser.add_argument("--feed-seconds", type=int, default=120, help="--memory: time budget of the feed walk")
     parser.add_argument("--operations", default="", help="comma-separated keys (default: all); see bench/README.md")
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per operation and app")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="split each operation's --duration into this many rounds, service and floor taking "
+                             "turns, so a slow spell of the shared machine falls on both (slow operations: 1)")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load first")
     parser.add_argument("--connections", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
@@ -206,12 +211,23 @@ def run_operation(operation, size, service, floor, token, read_ids, write_ids, t
     if operation.method == "GET" and operation.compares_records:
         result.same_result = same_answer(service, floor, service_paths[0], floor_paths[0], token,
                                          settings.request_timeout)
-    for app, paths, name in ((service, service_paths, "service"), (floor, floor_paths, "floor")):
-        paths_file = write_paths(workdir, f"{operation.key}-{name}", paths)
-        load = measure_load(app, operation.script, paths_file, token, f"{name}-{tag}", settings,
-                            warmup=probe.seconds_per_request < SLOW_SECONDS)
-        app.check_workers()
-        setattr(result, name, load)
+    fast = probe.seconds_per_request < SLOW_SECONDS
+    rounds = settings.rounds if fast else 1
+    seconds = max(1, math.ceil(settings.duration / rounds))
+    files = {name: write_paths(workdir, f"{operation.key}-{name}", paths)
+             for name, paths in (("service", service_paths), ("floor", floor_paths))}
+    loads = {"service": [], "floor": []}
+    for number in range(rounds):  # turns: service, floor, service, floor, ...
+        for app, name in ((service, "service"), (floor, "floor")):
+            loads[name].append(measure_load(app, operation.script, files[name], token, f"{name}-{tag}-{number}",
+                                            settings, warmup=fast and number == 0, seconds=seconds))
+            app.check_workers()
+    result.service, result.floor = report.combine(loads["service"]), report.combine(loads["floor"])
+    if rounds > 1:
+        ratios = [report.ratio(result.cpu_per_request(one), result.cpu_per_request(other))
+                  for one, other in zip(loads["service"], loads["floor"], strict=True)]
+        log(f"{size}: {operation.label}: CPU ratio by round "
+            + ", ".join("-" if value is None else f"{value:.2f}" for value in ratios))
     kind = "handler" if result.judged_on_handler else "worker"
     log(f"{size}: {operation.label}: {kind} CPU/req service {report.format_ms(result.cpu_per_request(result.service))}"
         f" ms ({result.service.served} served), floor {report.format_ms(result.cpu_per_request(result.floor))} ms "
@@ -283,7 +299,8 @@ def render(results_by_size, settings, info):
              f"- commit {info['commit']}; database {info['database']}; {info['machine']}",
              f"- gunicorn: {settings.workers} workers x 1 thread for the service and the floor app; "
              f"wrk: {settings.threads} threads, {settings.connections} connections, {settings.warmup} s warm-up "
-             f"then {settings.duration} s per operation and app",
+             f"then {settings.duration} s per operation and app, in {settings.rounds} alternating rounds "
+             f"(service, floor, service, ...; slow operations in one)",
              f"- targets: service CPU/req <= {report.CPU_RATIO_TARGET}x floor; round trips <= the operation's "
              f"minimum + {report.AUTH_ROUND_TRIPS} (auth); larger/smaller size <= {report.FLATNESS_TARGET}x",
              f"- CPU/req is the workers' CPU per request served; `*` marks rows with under {report.FEW_SERVED} "
@@ -338,7 +355,7 @@ def main(argv=None):
     operations = select([key for key in args.operations.split(",") if key])
     sizes = [int(size) for size in args.sizes.split(",") if size]
     settings = Settings(args.duration, args.warmup, args.connections, args.threads, args.workers, args.repeats,
-                        args.request_timeout)
+                        args.request_timeout, max(1, args.rounds))
     log(f"sizes {sizes}; {len(operations)} operations")
     workdir = tempfile.mkdtemp(prefix="crm-bench-")
     mongo, keep_workdir = None, True

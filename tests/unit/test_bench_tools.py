@@ -386,3 +386,31 @@ def test_a_run_that_failed_part_way_still_reports_what_it_measured():
     flatness = text.split("## Flatness: 10000 vs 100000 customers")[1]
     assert "by_id" in flatness and "list" not in flatness  # only what both sizes measured
     assert "## 100000 customers" in text
+
+
+def test_rounds_combine_into_one_load_whose_cpu_per_request_weighs_every_round():
+    first = report.LoadResult(requests=100, served=101, duration_s=3.0, p50_ms=2.0, p99_ms=9.0, errors=0,
+                              cpu_s=0.2, handler_cpu_s=0.15)
+    stalled = report.LoadResult(requests=50, served=50, duration_s=3.0, p50_ms=5.0, p99_ms=400.0, errors=1,
+                                cpu_s=0.15, handler_cpu_s=0.1)
+    last = report.LoadResult(requests=99, served=99, duration_s=3.0, p50_ms=3.0, p99_ms=12.0, errors=0,
+                             cpu_s=0.25, handler_cpu_s=0.2)
+
+    combined = report.combine([first, stalled, last])
+
+    assert (combined.requests, combined.served, combined.errors) == (249, 250, 1)
+    assert combined.duration_s == pytest.approx(9.0)
+    assert combined.cpu_ms_per_request == pytest.approx(600 / 250)  # total CPU over total served
+    assert combined.handler_ms_per_request == pytest.approx(450 / 250)
+    assert (combined.p50_ms, combined.p99_ms) == (3.0, 400.0)  # the median round's p50, the worst p99
+    assert report.combine([first]) is first
+
+
+def test_the_header_names_the_alternating_rounds():
+    from bench.run import Settings, render
+
+    info = {"when": "now", "commit": "abc", "database": "db", "machine": "m", "elapsed": 1.0}
+
+    text = render({}, Settings(9, 2, 2, 2, 2, 3, 120, rounds=3), info)
+
+    assert "then 9 s per operation and app, in 3 alternating rounds" in text
