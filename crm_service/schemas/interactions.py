@@ -42,7 +42,10 @@ class InteractionSchema(StrictSchema):
     @post_dump
     def _every_field(self, data, **kwargs):
         """Every record has the same keys: fields never set are null rather than missing."""
-        keys = [field_obj.data_key or name for name, field_obj in self.dump_fields.items()]
+        keys = self.__dict__.get("_output_keys")
+        if keys is None:
+            keys = self.__dict__["_output_keys"] = tuple(field_obj.data_key or name
+                                                         for name, field_obj in self.dump_fields.items())
         return {key: data.get(key) for key in keys}
 
 

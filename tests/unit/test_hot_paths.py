@@ -65,3 +65,95 @@ def test_security_headers_keep_what_the_view_set_and_appear_once():
     assert headers.getlist("X-Content-Type-Options") == ["nosniff"]
     assert headers.getlist("Content-Security-Policy") == [API_CSP]
     assert "Strict-Transport-Security" not in headers  # plain HTTP
+
+
+def _service_schemas():
+    import importlib
+    import inspect
+    import pkgutil
+
+    import crm_service.schemas as package
+    from crm_service.schemas.common import DictDumpSchema
+
+    found = {}
+    for module_info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"crm_service.schemas.{module_info.name}")
+        for value in vars(module).values():
+            if inspect.isclass(value) and issubclass(value, DictDumpSchema) and value.__module__ == module.__name__:
+                found[value.__name__] = value
+    return [found[name] for name in sorted(found)]
+
+
+SERVICE_SCHEMAS = _service_schemas()
+
+
+def _value_for(field, draw):
+    """A value of the kind the field stores, or None, or a value of another kind (both paths must agree)."""
+    from hypothesis import strategies as st
+    from marshmallow import fields as mf
+
+    from crm_service.schemas.common import ObjectIdString, UtcDateTime
+
+    moment = st.datetimes(timezones=st.just(UTC), min_value=datetime(1970, 1, 1), max_value=datetime(2100, 1, 1))
+    if isinstance(field, ObjectIdString):
+        kind = st.builds(ObjectId)
+    elif isinstance(field, UtcDateTime | mf.DateTime):
+        kind = moment
+    elif isinstance(field, mf.Boolean):
+        kind = st.booleans()
+    elif isinstance(field, mf.Integer):
+        kind = st.integers(-10**6, 10**6)
+    elif isinstance(field, mf.Float):
+        kind = st.floats(allow_nan=False, allow_infinity=False)
+    elif isinstance(field, mf.List):
+        kind = st.lists(st.text(max_size=5), max_size=3)
+    elif isinstance(field, mf.Dict):
+        kind = st.dictionaries(st.text(max_size=5), st.integers(), max_size=2)
+    elif isinstance(field, mf.Nested):
+        kind = st.just({})
+    elif isinstance(field, mf.String):
+        kind = st.text(max_size=8)
+    else:
+        kind = st.text(max_size=8) | st.decimals(allow_nan=False, allow_infinity=False, places=2)
+    return draw(st.none() | kind)
+
+
+def _outcome(serialize, document):
+    try:
+        return "ok", serialize(document)
+    except Exception as exc:  # noqa: BLE001 - both paths must fail alike too
+        return "error", type(exc)
+
+
+@pytest.mark.parametrize("schema_class", SERVICE_SCHEMAS, ids=lambda schema_class: schema_class.__name__)
+def test_dict_dump_answers_as_marshmallow_for_every_schema(schema_class):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from marshmallow import Schema
+
+    schema = schema_class()
+
+    @st.composite
+    def documents(draw):
+        document = {}
+        for name, field in schema.dump_fields.items():
+            if draw(st.booleans()):  # present or absent
+                document[field.attribute or name] = _value_for(field, draw)
+        return document
+
+    @settings(max_examples=25, deadline=None)
+    @given(documents())
+    def check(document):
+        assert _outcome(schema._serialize, document) == _outcome(lambda d: Schema._serialize(schema, d), document)
+
+    check()
+
+
+def test_dict_dump_takes_the_shortcut_for_plain_fields_only():
+    from crm_service.schemas.interactions import InteractionSchema
+
+    plan = {name: plain for _, _, name, _, plain in InteractionSchema()._dump_plan()}
+
+    assert plan and all(plan.values())  # every interaction field is read with dict.get
+    document = {"id": ObjectId(), "type": "phone", "occurred_at": datetime(2026, 11, 24, tzinfo=UTC)}
+    assert InteractionSchema().dump(document)["occurred_at"] == "2026-11-24T00:00:00.000Z"
