@@ -295,7 +295,9 @@ def test_mixed_lua_sends_the_rotation_with_bodies_and_counts_statuses(tmp_path):
     assert result["requests"] > 4
     assert set(mix["sent"]) == {"customer_by_id", "create_customer", "add_interaction", "feed"}
     assert sum(mix["statuses"].values()) == result["requests"]
-    assert mix["statuses"]["404"] == sum(1 for method, path, _, _ in seen if path == "/missing")
+    # One connection: at most one request can be in flight when wrk stops, seen here but never answered to wrk.
+    missing_seen = sum(1 for method, path, _, _ in seen if path == "/missing")
+    assert missing_seen - 1 <= mix["statuses"]["404"] <= missing_seen
     assert all(headers.get("Authorization") == "Bearer tok" for _, _, headers, _ in seen)
     assert all(headers.get("Connection") == "close" for _, _, headers, _ in seen)  # spread over the workers
     creates = [json.loads(body) for method, path, _, body in seen if path == "/api/v1/customers"]
