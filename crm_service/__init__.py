@@ -38,6 +38,9 @@ def create_app(config=None, mongo_client=None):
     security.init_app(app)
     _register_request_hooks(app)
     from . import idempotency
+    from .services import audit
+
+    audit.init_app(app)
     idempotency.init_app(app)
 
     from .api import register_blueprints

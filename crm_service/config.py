@@ -95,9 +95,14 @@ class Config:
         # CORS: comma-separated origins allowed to call the API from a browser (empty: none).
         self.CORS_ORIGINS = [o.strip() for o in (_env("CORS_ORIGINS", "") or "").split(",") if o.strip()]
         self.IDEMPOTENCY_TTL_SECONDS = _int("IDEMPOTENCY_TTL_SECONDS", 24 * 3600)
+        # How often a worker moves the audit entries its hot writes stored with their records (0: only when
+        # the log is read); see services/audit.py.
+        self.AUDIT_OUTBOX_SECONDS = _int("AUDIT_OUTBOX_SECONDS", 1)
 
     def validate(self):
         """Refuse to start with settings that cannot work; called by create_app."""
+        if self.AUDIT_OUTBOX_SECONDS < 0:
+            raise ConfigError("AUDIT_OUTBOX_SECONDS must be 0 or more")
         if self.INTERACTION_EMBED_LIMIT < 1:
             raise ConfigError("INTERACTION_EMBED_LIMIT must be at least 1")
         if not 4 <= self.BCRYPT_ROUNDS <= 31:
@@ -134,6 +139,8 @@ class TestConfig(Config):
         self.MONGO_DB_NAME = "crm_test"
         self.JWT_SECRET_KEY = "test-only-secret-key-that-is-32-bytes-long!"
         self.BCRYPT_ROUNDS = 4
+        # mongomock is not thread-safe: tests move outbox entries by reading the log (or call move_now()).
+        self.AUDIT_OUTBOX_SECONDS = 0
         # Uniqueness lives in the indexes, so tests create them too (about 2 ms on mongomock).
         self.ENSURE_INDEXES_ON_START = True
         self.CRM_BOOTSTRAP_ADMIN_EMAIL = None

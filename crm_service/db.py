@@ -63,6 +63,9 @@ INDEXES = {
             name="interaction_follow_ups",
         ),
         IndexModel([("interactions.id", ASCENDING)], name="interaction_id"),
+        # Audit entries waiting in a document's outbox (repositories/audit.py): only those documents are indexed.
+        IndexModel([("audit_outbox._id", ASCENDING)], name="audit_outbox",
+                   partialFilterExpression={"audit_outbox._id": {"$exists": True}}),
     ],
     # Ticket numbers come from the `counters` collection, read by _id only (its own index): no entry.
     "tickets": [

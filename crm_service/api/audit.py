@@ -6,6 +6,7 @@ from crm_service.db import get_db
 from crm_service.errors import NotFound
 from crm_service.repositories.audit import AuditRepository
 from crm_service.schemas.audit import AuditEntrySchema, AuditListQuerySchema
+from crm_service.services import audit
 
 from .docs import operation
 from .etags import record_with_etag
@@ -27,6 +28,7 @@ list_query_schema = AuditListQuerySchema()
                        "(passwords, hashes, tokens) never appear: a changed password shows as \"[redacted]\".")
 def list_audit():
     query = load_query(list_query_schema)
+    audit.settle(get_db())
     page = AuditRepository(get_db()).list(query, sort_of(query, list_query_schema), page_request(query))
     return page_response(page, entry_schema)
 
@@ -35,6 +37,7 @@ def list_audit():
 @require("crm:read:audit")
 @operation("Read one audit entry (admin)", tags=["audit"], response=AuditEntrySchema)
 def get_audit_entry(entry_id):
+    audit.settle(get_db())
     entry = AuditRepository(get_db()).get(entry_id)
     if entry is None:
         raise NotFound("Audit entry not found")

@@ -139,8 +139,9 @@ def create_customer():
     data.setdefault("preferred_language", current_app.config["DEFAULT_LANGUAGE"])
     data.pop("company_id", None)
     with _unique_email():
-        customer = CustomerRepository(get_db()).create(data, company)
-    audit.record("create", "customers", customer["_id"], after=customer)
+        customer = CustomerRepository(get_db()).create(
+            data, company, audit_entry=lambda record: audit.pending("create", "customers", record["_id"], after=record))
+    audit.outbox_written(customer["_id"])
     location = url_for("customers.get_customer", customer_id=str(customer["_id"]))
     return record_with_etag(customer_schema.dump(customer), customer, 201, location)
 

@@ -93,10 +93,11 @@ def _scope_customer(query):
 
 def _store(customer_id, data):
     """Embed the interaction and answer 201 with its Location."""
-    interaction = _repository().add(customer_id, data)
+    interaction = _repository().add(
+        customer_id, data, audit_entry=lambda item: audit.pending("create", "interactions", item["id"], after=item))
     if interaction is None:
         raise NotFound("Customer not found")
-    audit.record("create", "interactions", interaction["id"], after=interaction)
+    audit.outbox_written(interaction["customer_id"])
     location = url_for("interactions.get_interaction", customer_id=customer_id, interaction_id=str(interaction["id"]))
     return record_with_etag(interaction_schema.dump(interaction), _versioned(interaction), 201, location)
 

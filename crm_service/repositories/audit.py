@@ -1,5 +1,17 @@
-"""The audit log: append-only entries, listed newest first, rewritten only by a privacy erasure."""
+"""The audit log: append-only entries, listed newest first, rewritten only by a privacy erasure.
+
+The outbox: a hot write (a customer's creation, an interaction) carries its entry in the document it
+writes, under OUTBOX, so the record and its entry land in one atomic command (one round trip).
+move_outbox() copies such entries into `audit_log` under the _id they were made with, then pulls them
+from the document: run twice or cut short by a crash, it stores each entry once and loses none.
+"""
+from pymongo.errors import BulkWriteError
+
 from .base import find_page, time_window, to_object_id, utcnow
+
+OUTBOX = "audit_outbox"
+WAITING = OUTBOX + "._id"  # exists while an entry waits (an outbox left empty by a cut-short move does not count)
+DUPLICATE_KEY = 11000
 
 
 def _public():
@@ -13,9 +25,46 @@ class AuditRepository:
 
     def insert(self, entry):
         # `version` moves only when an erasure rewrites the entry (it makes the ETag).
-        document = {"at": utcnow(), **entry, "version": 1}
+        document = {"at": utcnow(), "version": 1, **entry}
         document["_id"] = self.collection.insert_one(document).inserted_id
         return document
+
+    def move_outbox(self, source, ids=None, batch=500):
+        """Move the entries waiting in `source` documents (those of `ids`, or all) into the log; returns how many.
+
+        Each pass: one find, one insert of the batch's entries, one pull of exactly those entries (entries
+        pushed meanwhile stay for the next pass), and the removal of outboxes left empty. The sweep of all
+        documents uses the partial index on WAITING, which holds only documents with entries waiting.
+        """
+        query = {WAITING: {"$exists": True}}
+        if ids is not None:
+            ids = list(ids)
+            if not ids:
+                return 0
+            query = {"_id": {"$in": ids}, **query}
+        moved = 0
+        while True:
+            holders = list(source.find(query, {OUTBOX: 1}).limit(batch))
+            entries = [entry for holder in holders for entry in holder.get(OUTBOX) or ()]
+            if entries:
+                self._insert_once(entries)
+            if holders:
+                held = {"_id": {"$in": [holder["_id"] for holder in holders]}}
+                source.update_many(held, {"$pull": {OUTBOX: {"_id": {"$in": [entry["_id"] for entry in entries]}}}})
+                source.update_many({**held, OUTBOX: {"$size": 0}}, {"$unset": {OUTBOX: ""}})
+            moved += len(entries)
+            if len(holders) < batch:
+                return moved
+
+    def _insert_once(self, entries):
+        """Insert every entry; one already in the log (an earlier move that did not finish) is skipped."""
+        try:
+            self.collection.insert_many(entries, ordered=False)
+        except BulkWriteError as error:
+            details = error.details
+            if details.get("writeConcernErrors") or any(
+                    failure.get("code") != DUPLICATE_KEY for failure in details.get("writeErrors", ())):
+                raise
 
     def get(self, entry_id):
         oid = to_object_id(entry_id)

@@ -3,12 +3,14 @@ import functools
 import re
 
 import phonenumbers
+from bson import ObjectId
 from pymongo import ReturnDocument
 
+from .audit import OUTBOX, WAITING, AuditRepository
 from .base import find_page, fold, prefix_pattern, to_object_id, utcnow, words
 
-# Reads never carry the embedded history or the index-only fields.
-HIDDEN_FIELDS = ("interactions", "search_terms", "company_terms")
+# Reads never carry the embedded history, the index-only fields or audit entries waiting to move.
+HIDDEN_FIELDS = ("interactions", "search_terms", "company_terms", OUTBOX)
 RECORD_PROJECTION = dict.fromkeys(HIDDEN_FIELDS, 0)
 SEARCH_KINDS = ("n", "e", "p")
 
@@ -73,9 +75,11 @@ class CustomerRepository:
         # Interactions past the embed limit live in the archive; erasure must reach them too.
         self.archive = db.interaction_archive
 
-    def create(self, fields, company=None):
+    def create(self, fields, company=None, audit_entry=None):
+        """Insert the customer; `audit_entry(record)` makes the entry to store with it in the same insert."""
         now = utcnow()
         document = {
+            "_id": ObjectId(),
             **fields,
             "company_id": company["_id"] if company else None,
             "company_name": company["name"] if company else None,
@@ -93,9 +97,13 @@ class CustomerRepository:
             "updated_at": now,
         }
         document.update(derived_fields(document))
-        document["_id"] = self.collection.insert_one(document).inserted_id
         # Not RECORD_PROJECTION's keys: mongomock adds "_id" to a projection dict it is given.
-        return {key: value for key, value in document.items() if key not in HIDDEN_FIELDS}
+        record = {key: value for key, value in document.items() if key not in HIDDEN_FIELDS}
+        entry = audit_entry(record) if audit_entry is not None else None
+        if entry is not None:
+            document[OUTBOX] = [entry]
+        self.collection.insert_one(document)
+        return record
 
     def get(self, customer_id):
         oid = to_object_id(customer_id)
@@ -138,11 +146,17 @@ class CustomerRepository:
         if oid is None:
             return False
         self.archive.delete_many({"customer_id": oid})
-        return self.collection.delete_one({"_id": oid}).deleted_count == 1
+        return self._delete(oid)
 
-    def delete_hard(self, customer_id):
-        oid = to_object_id(customer_id)
-        return oid is not None and self.collection.delete_one({"_id": oid}).deleted_count == 1
+    def _delete(self, oid):
+        """Delete the document once the audit entries it carries are in the log (a write in between: again)."""
+        audit_log = AuditRepository(self.collection.database)
+        while True:
+            audit_log.move_outbox(self.collection, [oid])
+            if self.collection.delete_one({"_id": oid, WAITING: {"$exists": False}}).deleted_count:
+                return True
+            if self.collection.find_one({"_id": oid}, {"_id": 1}) is None:
+                return False
 
     def build_query(self, filters, only_id=None):
         """A MongoDB filter from validated, typed filters only."""

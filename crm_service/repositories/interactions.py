@@ -15,6 +15,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
+from .audit import OUTBOX
 from .base import Page, decode_cursor, encode_cursor, to_object_id, utcnow
 
 HISTORY_PROJECTION = {"interactions": 1, "archived_count": 1}
@@ -111,8 +112,11 @@ class InteractionRepository:
 
     # -- writes ---------------------------------------------------------------------------
 
-    def add(self, customer_id, interaction):
-        """Embed one interaction and move the customer's times in the same atomic update."""
+    def add(self, customer_id, interaction, audit_entry=None):
+        """Embed one interaction and move the customer's times in the same atomic update.
+
+        `audit_entry(interaction)` makes the audit entry that the same update stores in the customer's outbox.
+        """
         oid = to_object_id(customer_id)
         if oid is None:
             return None
@@ -129,6 +133,9 @@ class InteractionRepository:
         update["$max"] = {"activity_at": item["occurred_at"]}
         if _happened(item):
             update["$max"]["last_interaction_at"] = item["occurred_at"]
+        entry = audit_entry({**item, "customer_id": oid}) if audit_entry is not None else None
+        if entry is not None:
+            update["$push"][OUTBOX] = entry
         # One round trip in the common case: the write applies only while there is room.
         roomy = self.customers.update_one({"_id": oid, "embedded_count": {"$lt": self.embed_limit}}, update)
         if not roomy.matched_count:

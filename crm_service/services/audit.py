@@ -19,19 +19,27 @@ Views call `record(...)` after a write has landed:
   person's values with `"[erased]"` (`erase_subject`) while keeping the entries.
 - The write has already happened when the entry is written: a failed audit insert is logged at
   ERROR with the request id (no values) and does not turn the successful write into an error.
+- The hottest writes (a customer's creation, a new interaction) carry their entry instead: the view
+  passes `lambda record: pending(...)` to the repository, which stores the entry in the customer's
+  outbox in the same insert or update (one round trip, atomic with the record), and calls
+  `outbox_written(customer_id)`; the process's OutboxMover moves the entries into the log in batches.
+  Readers of the log call `settle(db)` first.
 """
+import atexit
 import logging
+import os
 import re
+import threading
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
 
 from bson import ObjectId
 from bson.decimal128 import Decimal128
-from flask import g, has_app_context, has_request_context
+from flask import current_app, g, has_app_context, has_request_context
 
-from crm_service.repositories.audit import AuditRepository
-from crm_service.repositories.base import to_object_id
+from crm_service.repositories.audit import OUTBOX, AuditRepository
+from crm_service.repositories.base import to_object_id, utcnow
 from crm_service.schemas.common import iso_z
 
 log = logging.getLogger("crm_service.audit")
@@ -41,7 +49,7 @@ ERASED = "[erased]"
 # Derived, internal or bulky fields: never worth an audit line (the fields they derive from are).
 SKIPPED_FIELDS = frozenset({
     "_id", "id", "version", "created_at", "updated_at", "search_terms", "company_terms", "interactions",
-    "embedded_count", "archived_count", "interaction_count", "activity_at", "last_interaction_at",
+    "embedded_count", "archived_count", "interaction_count", "activity_at", "last_interaction_at", OUTBOX,
 })
 # Per entity: a ticket's comments are entries of their own ("comment"); stage_history follows `stage`;
 # a customer's initial_status is a copy of its first status, kept for reports.
@@ -162,9 +170,8 @@ def _actor(actor):
     return to_object_id(principal.user_id), principal.role
 
 
-def record(action, entity, entity_id, before=None, after=None, *, changes=None, redact=(), actor=None,
-           subjects=(), db=None):
-    """Append one audit entry for a write that has happened; returns the stored entry (None if it failed).
+def build(action, entity, entity_id, before=None, after=None, *, changes=None, redact=(), actor=None, subjects=()):
+    """The audit entry document for a write (not stored): what record() appends and an outbox carries.
 
     action:    "create", "update", "delete", "restore", "erase" or a named action ("resolve", ...).
     entity:    the plural resource name ("customers", "tickets", ...); entity_id: the record's id.
@@ -173,33 +180,137 @@ def record(action, entity, entity_id, before=None, after=None, *, changes=None, 
     redact:    names of secret fields that changed (e.g. "password"): recorded as "[redacted]".
     actor:     the user document to name as actor when the request has no logged-in user.
     subjects:  more customer ids the entry concerns (an erasure of one of them anonymises the entry).
-    db:        the database when called outside a request's app (defaults to get_db()).
+    """
+    if changes is None:
+        changes = diff(before, after, ENTITY_SKIPPED.get(entity, frozenset()))
+    else:
+        changes = {name: (value if isinstance(value, dict) else {"from": value[0], "to": value[1]})
+                   for name, value in changes.items()}
+        changes = {name: _change(name, value.get("from"), value.get("to")) for name, value in changes.items()}
+    for name in redact:
+        changes[name] = {"from": REDACTED, "to": REDACTED}
+    actor_id, actor_role = _actor(actor)
+    # The _id is chosen here, so moving an entry out of an outbox twice stores it once.
+    return {
+        "_id": ObjectId(),
+        "at": utcnow(),
+        "actor_id": actor_id,
+        "actor_role": actor_role,
+        "action": action,
+        "entity": entity,
+        "entity_id": to_object_id(entity_id) or (None if entity_id is None else str(entity_id)),
+        # Stored as a list: field paths may hold dots, which MongoDB keys should not.
+        "changes": [{"field": name, "from": value["from"], "to": value["to"]} for name, value in changes.items()],
+        "request_id": getattr(g, "request_id", None) if has_request_context() else None,
+        "subject_ids": _subjects(entity, entity_id, (before, after), subjects),
+        # `version` moves only when an erasure rewrites the entry (it makes the ETag).
+        "version": 1,
+    }
+
+
+def record(action, entity, entity_id, before=None, after=None, *, changes=None, redact=(), actor=None,
+           subjects=(), db=None):
+    """Append one audit entry for a write that has happened; returns the stored entry (None if it failed).
+
+    The arguments are build()'s; db is the database when called outside a request's app (defaults to
+    get_db()).
     """
     try:
-        if changes is None:
-            changes = diff(before, after, ENTITY_SKIPPED.get(entity, frozenset()))
-        else:
-            changes = {name: (value if isinstance(value, dict) else {"from": value[0], "to": value[1]})
-                       for name, value in changes.items()}
-            changes = {name: _change(name, value.get("from"), value.get("to")) for name, value in changes.items()}
-        for name in redact:
-            changes[name] = {"from": REDACTED, "to": REDACTED}
-        actor_id, actor_role = _actor(actor)
-        entry = {
-            "actor_id": actor_id,
-            "actor_role": actor_role,
-            "action": action,
-            "entity": entity,
-            "entity_id": to_object_id(entity_id) or (None if entity_id is None else str(entity_id)),
-            # Stored as a list: field paths may hold dots, which MongoDB keys should not.
-            "changes": [{"field": name, "from": value["from"], "to": value["to"]} for name, value in changes.items()],
-            "request_id": getattr(g, "request_id", None) if has_request_context() else None,
-            "subject_ids": _subjects(entity, entity_id, (before, after), subjects),
-        }
+        entry = build(action, entity, entity_id, before, after, changes=changes, redact=redact, actor=actor,
+                      subjects=subjects)
         return AuditRepository(db if db is not None else _db()).insert(entry)
     except Exception:  # the write it describes has landed: report loudly, never undo a success with a 500
         log.exception("audit entry not written: %s %s %s", action, entity, entity_id)
         return None
+
+
+def pending(action, entity, entity_id, before=None, after=None, **options):
+    """build()'s entry for a write that will carry it in its own document (an outbox); None if it failed.
+
+    A write that cannot describe itself still happens, as with record(): the failure is logged.
+    """
+    try:
+        return build(action, entity, entity_id, before, after, **options)
+    except Exception:
+        log.exception("audit entry not built: %s %s %s", action, entity, entity_id)
+        return None
+
+
+class OutboxMover:
+    """Moves the outbox entries this process wrote into `audit_log`, every AUDIT_OUTBOX_SECONDS, off the request.
+
+    One per app and process (a forked worker starts its own on its first outbox write). Its first pass sweeps
+    every outbox, which picks up what a stopped worker left; later passes take the customers this process
+    wrote, by _id. A pass that fails keeps its ids for the next. The entries are already stored with their
+    records, so a process that dies before moving them loses nothing: the next sweep (a worker's first pass,
+    GET /audit, an erasure) moves them. With AUDIT_OUTBOX_SECONDS=0 (tests) only those sweeps move entries.
+    """
+
+    def __init__(self, app):
+        self.app = app
+        self.seconds = app.config["AUDIT_OUTBOX_SECONDS"]
+        self._lock = threading.Lock()
+        self._ids = set()
+        self._pid = None
+        self._thread = None
+        self._swept = False
+        self._stop = threading.Event()
+
+    def written(self, customer_oid):
+        """A customer document now carries an entry: move it on the next pass."""
+        if self.seconds <= 0:
+            return
+        with self._lock:
+            self._ids.add(customer_oid)
+            if self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid, self._swept = os.getpid(), False
+                self._thread = threading.Thread(target=self._run, name="audit-outbox", daemon=True)
+                self._thread.start()
+                atexit.register(self.move_now)
+
+    def move_now(self):
+        """One pass, on the calling thread; returns the entries moved."""
+        with self._lock:
+            ids, self._ids = self._ids, set()
+        try:
+            db = _app_db(self.app)
+            sweep = not self._swept
+            moved = AuditRepository(db).move_outbox(db.customers, None if sweep else ids)
+            self._swept = True
+            return moved
+        except Exception:
+            log.exception("audit outbox not moved yet (%d customers); will retry", len(ids))
+            with self._lock:
+                self._ids |= ids
+            return 0
+
+    def stop(self):
+        """End the background passes (the entries left wait for the next sweep)."""
+        self._stop.set()
+
+    def _run(self):
+        while not self._stop.wait(self.seconds):
+            self.move_now()
+
+
+def init_app(app):
+    app.extensions["crm_audit_outbox"] = OutboxMover(app)
+
+
+def outbox_written(customer_oid):
+    """Tell this process's mover that a customer document carries an audit entry to move."""
+    current_app.extensions["crm_audit_outbox"].written(customer_oid)
+
+
+def settle(db):
+    """Move every waiting outbox entry into the log, so a read of the log (or its rewrite) sees every write."""
+    return AuditRepository(db).move_outbox(db.customers)
+
+
+def _app_db(app):
+    from crm_service.db import get_db
+
+    return get_db(app)
 
 
 def _db():

@@ -347,6 +347,34 @@ def test_the_floor_answers_the_report_from_the_same_queries_as_the_service(monke
     assert answer["tickets_resolved"] == 0 and answer["median_hours_to_resolve"] is None
 
 
+def test_the_floor_writes_carry_their_audit_entries_as_the_service_does(monkeypatch):
+    """One command per write, the entry in the written document; moved by the service's own move_outbox."""
+    import os
+
+    import mongomock
+
+    from bench import floor_app
+    from crm_service.repositories.audit import AuditRepository
+
+    client = mongomock.MongoClient(tz_aware=True)
+    database = client[os.environ.get("MONGO_DB_NAME", "crm")]
+    monkeypatch.setitem(floor_app._client, "pid", os.getpid())
+    monkeypatch.setitem(floor_app._client, "client", client)
+    monkeypatch.setitem(floor_app._outbox, "pid", os.getpid())  # no background thread on mongomock
+    monkeypatch.setitem(floor_app._outbox, "ids", set())
+    http = floor_app.app.test_client()
+
+    made = http.post("/customers", json={"first_name": "Rita", "email": "Rita@Floor.example"}).get_json()
+    http.post(f"/customers/{made['_id']}/interactions", json={"type": "phone", "notes": "hi"})
+
+    assert "audit_outbox" not in made
+    stored = database.customers.find_one()
+    assert [entry["entity"] for entry in stored["audit_outbox"]] == ["customers", "interactions"]
+    assert floor_app._outbox["ids"] == {stored["_id"]}
+    assert AuditRepository(database).move_outbox(database.customers, floor_app._outbox["ids"]) == 2
+    assert database.audit_log.count_documents({}) == 2 and "audit_outbox" not in database.customers.find_one()
+
+
 def test_rotating_operations_expand_one_path_per_id():
     by_id = select(["customer_by_id"])[0]
     assert by_id.paths(by_id.service_path, ["a", "b"], []) == ["/api/v1/customers/a", "/api/v1/customers/b"]
