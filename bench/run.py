@@ -153,14 +153,16 @@ def in_process_app(uri, db_name, secret):
     # in whichever request is being counted. The probe counts a batched move apart (log_outbox_move).
     config.AUDIT_OUTBOX_SECONDS = 0
     app = create_app(config, mongo_client=client)
+    counter.database = client[db_name]  # counted: for the batched outbox move after a write probe
     return app.test_client(), counter, client
 
 
-def log_outbox_move(counter, database, key, size):
+def log_outbox_move(counter, key, size):
     """The batched move of the audit entries the probe's writes left in outboxes (off the request: not in
     the table's round trips), in round trips per entry moved."""
     from crm_service.repositories.audit import AuditRepository
 
+    database = counter.database
     counter.reset()
     moved = AuditRepository(database).move_outbox(database.customers)
     if moved:
@@ -224,7 +226,7 @@ def run_operation(operation, size, service, floor, token, read_ids, write_ids, t
     result.round_trips, result.commands = probe.round_trips, probe.commands
     result.docs_per_result, result.keys_per_result = probe.docs_per_result, probe.keys_per_result
     if operation.method == "POST":
-        log_outbox_move(counter, database, operation.key, size)
+        log_outbox_move(counter, operation.key, size)
     if operation.method == "GET" and operation.compares_records:
         result.same_result = same_answer(service, floor, service_paths[0], floor_paths[0], token,
                                          settings.request_timeout)

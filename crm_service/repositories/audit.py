@@ -32,8 +32,8 @@ class AuditRepository:
     def move_outbox(self, source, ids=None, batch=500):
         """Move the entries waiting in `source` documents (those of `ids`, or all) into the log; returns how many.
 
-        Each pass: one find, one insert of the batch's entries, one pull of exactly those entries (entries
-        pushed meanwhile stay for the next pass), and the removal of outboxes left empty. The sweep of all
+        Each pass: one find, one insert of the batch's entries, and one update that removes the outboxes
+        holding only those entries (entries pushed meanwhile stay for the next pass; see _empty). The sweep of all
         documents uses the partial index on WAITING, which holds only documents with entries waiting.
         """
         query = {WAITING: {"$exists": True}}
@@ -49,12 +49,24 @@ class AuditRepository:
             if entries:
                 self._insert_once(entries)
             if holders:
-                held = {"_id": {"$in": [holder["_id"] for holder in holders]}}
-                source.update_many(held, {"$pull": {OUTBOX: {"_id": {"$in": [entry["_id"] for entry in entries]}}}})
-                source.update_many({**held, OUTBOX: {"$size": 0}}, {"$unset": {OUTBOX: ""}})
+                self._empty(source, holders, [entry["_id"] for entry in entries])
             moved += len(entries)
             if len(holders) < batch:
                 return moved
+
+    @staticmethod
+    def _empty(source, holders, moved):
+        """Remove the moved entries: one update per document, none left behind.
+
+        The common case is one `$unset` of outboxes that hold nothing but moved entries. A document
+        that gained an entry since the find keeps it: those few lose only the moved ones (`$pull`).
+        """
+        held = [holder["_id"] for holder in holders]
+        only_moved = {"$not": {"$elemMatch": {"_id": {"$nin": moved}}}}
+        emptied = source.update_many({"_id": {"$in": held}, OUTBOX: only_moved}, {"$unset": {OUTBOX: ""}})
+        if emptied.matched_count < len(held):
+            source.update_many({"_id": {"$in": held}, WAITING: {"$in": moved}},
+                               {"$pull": {OUTBOX: {"_id": {"$in": moved}}}})
 
     def _insert_once(self, entries):
         """Insert every entry; one already in the log (an earlier move that did not finish) is skipped."""

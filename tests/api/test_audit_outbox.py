@@ -87,6 +87,20 @@ def test_a_move_cut_short_after_the_insert_stores_each_entry_once(admin, db):
     assert waiting(db, customer["id"]) is None
 
 
+def test_an_entry_pushed_between_the_find_and_the_removal_stays_for_the_next_pass(admin, db):
+    first, second = new_customer(admin, "a@outbox.example"), new_customer(admin, "b@outbox.example")
+    holders = list(db.customers.find({"_id": {"$in": [ObjectId(first["id"]), ObjectId(second["id"])]}},
+                                     {OUTBOX: 1}))
+    moved = [entry["_id"] for holder in holders for entry in holder[OUTBOX]]
+    admin.post(f"/api/v1/customers/{first['id']}/interactions", json={"type": "note", "notes": "meanwhile"})
+
+    AuditRepository._empty(db.customers, holders, moved)
+
+    [late] = waiting(db, first["id"])
+    assert late["entity"] == "interactions" and late["_id"] not in moved
+    assert waiting(db, second["id"]) is None
+
+
 def test_a_move_by_id_leaves_other_documents_alone(admin, db):
     first, second = new_customer(admin, "a@outbox.example"), new_customer(admin, "b@outbox.example")
 
