@@ -239,11 +239,12 @@ def pending(action, entity, entity_id, before=None, after=None, **options):
 class OutboxMover:
     """Moves the outbox entries this process wrote into `audit_log`, every AUDIT_OUTBOX_SECONDS, off the request.
 
-    One per app and process (a forked worker starts its own on its first outbox write). Its first pass sweeps
-    every outbox, which picks up what a stopped worker left; later passes take the customers this process
-    wrote, by _id. A pass that fails keeps its ids for the next. The entries are already stored with their
-    records, so a process that dies before moving them loses nothing: the next sweep (a worker's first pass,
-    GET /audit, an erasure) moves them. With AUDIT_OUTBOX_SECONDS=0 (tests) only those sweeps move entries.
+    One per app and process (a forked worker starts its own on its first outbox write). Each pass takes the
+    customers this process wrote since the last, by _id; a pass that fails keeps them for the next. The
+    entries are already stored with their records, so a process that dies before moving them loses
+    nothing: the next read of the log (GET /audit, which sweeps every outbox first) or an erasure of that
+    customer moves them. Workers never sweep on their own: on a server without the partial index a sweep
+    reads every customer. With AUDIT_OUTBOX_SECONDS=0 (tests) only those reads move entries.
     """
 
     def __init__(self, app):
@@ -253,7 +254,6 @@ class OutboxMover:
         self._ids = set()
         self._pid = None
         self._thread = None
-        self._swept = False
         self._stop = threading.Event()
 
     def written(self, customer_oid):
@@ -263,7 +263,7 @@ class OutboxMover:
         with self._lock:
             self._ids.add(customer_oid)
             if self._pid != os.getpid() or not self._thread.is_alive():
-                self._pid, self._swept = os.getpid(), False
+                self._pid = os.getpid()
                 self._thread = threading.Thread(target=self._run, name="audit-outbox", daemon=True)
                 self._thread.start()
                 atexit.register(self.move_now)
@@ -274,10 +274,7 @@ class OutboxMover:
             ids, self._ids = self._ids, set()
         try:
             db = _app_db(self.app)
-            sweep = not self._swept
-            moved = AuditRepository(db).move_outbox(db.customers, None if sweep else ids)
-            self._swept = True
-            return moved
+            return AuditRepository(db).move_outbox(db.customers, ids)
         except Exception:
             log.exception("audit outbox not moved yet (%d customers); will retry", len(ids))
             with self._lock:
@@ -285,7 +282,7 @@ class OutboxMover:
             return 0
 
     def stop(self):
-        """End the background passes (the entries left wait for the next sweep)."""
+        """End the background passes (the entries left wait for the next read of the log)."""
         self._stop.set()
 
     def _run(self):
