@@ -2,12 +2,12 @@
 
 The outbox: a hot write (a customer's creation, an interaction) carries its entry in the document it
 writes, under OUTBOX, so the record and its entry land in one atomic command (one round trip).
-move_outbox() copies such entries into `audit_log` under the _id they were made with, then pulls them
+move_outbox() copies such entries into `audit_log` under the _id they were made with, then removes them
 from the document: run twice or cut short by a crash, it stores each entry once and loses none.
 """
 from pymongo.errors import BulkWriteError
 
-from .base import find_page, time_window, to_object_id, utcnow
+from .base import find_page, time_window, to_object_id
 
 OUTBOX = "audit_outbox"
 WAITING = OUTBOX + "._id"  # exists while an entry waits (an outbox left empty by a cut-short move does not count)
@@ -24,10 +24,9 @@ class AuditRepository:
         self.collection = db.audit_log
 
     def insert(self, entry):
-        # `version` moves only when an erasure rewrites the entry (it makes the ETag).
-        document = {"at": utcnow(), "version": 1, **entry}
-        document["_id"] = self.collection.insert_one(document).inserted_id
-        return document
+        """Store one entry made by services.audit.build (its _id, `at` and `version` included)."""
+        self.collection.insert_one(entry)
+        return entry
 
     def move_outbox(self, source, ids=None, batch=500):
         """Move the entries waiting in `source` documents (those of `ids`, or all) into the log; returns how many.

@@ -258,7 +258,7 @@ class OutboxMover:
 
     def written(self, customer_oid):
         """A customer document now carries an entry: move it on the next pass."""
-        if self.seconds <= 0:
+        if self.seconds <= 0 or self._stop.is_set():
             return
         with self._lock:
             self._ids.add(customer_oid)
@@ -273,7 +273,7 @@ class OutboxMover:
         with self._lock:
             ids, self._ids = self._ids, set()
         try:
-            db = _app_db(self.app)
+            db = _db(self.app)
             return AuditRepository(db).move_outbox(db.customers, ids)
         except Exception:
             log.exception("audit outbox not moved yet (%d customers); will retry", len(ids))
@@ -304,18 +304,13 @@ def settle(db):
     return AuditRepository(db).move_outbox(db.customers)
 
 
-def _app_db(app):
+def _db(app=None):
+    """The database of `app`, or of the current app (record() outside one needs db=)."""
     from crm_service.db import get_db
 
-    return get_db(app)
-
-
-def _db():
-    from crm_service.db import get_db
-
-    if not has_app_context():
+    if app is None and not has_app_context():
         raise RuntimeError("record() outside an app context needs db=")
-    return get_db()
+    return get_db(app)
 
 
 def erased_changes(entity, changes):
