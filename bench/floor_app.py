@@ -28,12 +28,13 @@ from pymongo import DESCENDING, MongoClient
 
 # Imported at start-up, not in a measured request.
 from crm_service.repositories.audit import AuditRepository
+from crm_service.repositories.interactions import activity_key, time_text
 from crm_service.repositories.reports import ReportRepository
 
 EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
 FEED_MAX_BATCH = 1000
-FEED_PROJECTION = {"interactions": 1, "activity_at": 1, "archived_count": 1}
-WALK_SORT = [("activity_at", DESCENDING), ("_id", DESCENDING)]
+FEED_PROJECTION = {"interactions": 1, "activity_key": 1, "archived_count": 1}
+WALK_SORT = [("activity_key", DESCENDING), ("_id", DESCENDING)]
 RECORD_PROJECTION = {"interactions": 0, "search_terms": 0, "company_terms": 0}
 HISTORY_PROJECTION = {"interactions": 1, "archived_count": 1}
 CUSTOMER_SORT = [("created_at", DESCENDING), ("_id", DESCENDING)]
@@ -164,7 +165,7 @@ def create_customer():
     document = {
         **body, "email": body["email"].lower(), "company_id": None, "company_name": None, "company_terms": [],
         "contact_type": "individual", "status": "lead", "loyalty_status": "new", "is_active": True,
-        "last_interaction_at": None, "activity_at": None, "interactions": [], "embedded_count": 0,
+        "last_interaction_at": None, "activity_at": None, "activity_key": None, "interactions": [], "embedded_count": 0,
         "archived_count": 0, "interaction_count": 0, "version": 1, "created_at": now, "updated_at": now,
         "last_name_key": body.get("last_name", "").lower(), "search_terms": sorted(terms),
     }
@@ -192,7 +193,8 @@ def add_interaction(customer_id):
         {"$push": {"interactions": {"$each": [item], "$sort": {"occurred_at": -1}},
                    "audit_outbox": audit("create", "interactions", item["id"], request.get_json())},
          "$inc": {"embedded_count": 1, "interaction_count": 1, "version": 1},
-         "$set": {"updated_at": now}, "$max": {"activity_at": now, "last_interaction_at": now}},
+         "$set": {"updated_at": now},
+         "$max": {"activity_at": now, "activity_key": activity_key(now, item["id"]), "last_interaction_at": now}},
     )
     outbox_written(oid)
     item["customer_id"] = customer_id
@@ -221,9 +223,9 @@ def _walk(database, customer_query, want):
         if len(documents) < batch:
             return
         last = documents[-1]
-        query = {**customer_query, "activity_at": {"$gte": EARLIEST, "$lte": last["activity_at"]},
-                 "$or": [{"activity_at": {"$lt": last["activity_at"]}},
-                         {"activity_at": last["activity_at"], "_id": {"$lt": last["_id"]}}]}
+        query = {**customer_query, "activity_key": {"$gte": time_text(EARLIEST), "$lte": last["activity_key"]},
+                 "$or": [{"activity_key": {"$lt": last["activity_key"]}},
+                         {"activity_key": last["activity_key"], "_id": {"$lt": last["_id"]}}]}
         batch = min(batch * 4, FEED_MAX_BATCH)
 
 
@@ -234,10 +236,11 @@ def feed():
     page, size, count = _page_args()
     want = page * size + 1
     database = db()
-    customer_query = {"activity_at": {"$gte": EARLIEST}}
+    customer_query = {"activity_key": {"$gte": time_text(EARLIEST)}}
     collected, with_archive = [], []
     for document in _walk(database, customer_query, want):
-        if len(collected) >= want and document["activity_at"] < collected[want - 1]["occurred_at"]:
+        if len(collected) >= want and document["activity_key"] < activity_key(collected[want - 1]["occurred_at"],
+                                                                              collected[want - 1]["id"]):
             break
         if document.get("archived_count"):
             with_archive.append(document["_id"])

@@ -52,8 +52,8 @@ INDEXES = {
         IndexModel([("status", ASCENDING), ("is_active", ASCENDING), ("created_at", DESCENDING)], name="status"),
         IndexModel([("owner_id", ASCENDING), ("is_active", ASCENDING), ("created_at", DESCENDING)], name="owner"),
         IndexModel([("tags", ASCENDING), ("is_active", ASCENDING)], name="tags"),
-        # The feed walks customers newest-activity first; see repositories/interactions.py.
-        IndexModel([("activity_at", DESCENDING), ("_id", DESCENDING)], name="activity"),
+        # The feed walks customers by their newest (time, id) first; see repositories/interactions.py.
+        IndexModel([("activity_key", DESCENDING), ("_id", DESCENDING)], name="activity_key"),
         IndexModel(
             [("interactions.status", ASCENDING), ("interactions.occurred_at", ASCENDING)],
             name="interaction_status_time",
@@ -253,8 +253,11 @@ def get_db(app=None):
 
 
 def ensure_indexes(db):
-    """Create every index in the catalogue; returns {collection: [index names]}."""
+    """Create every index in the catalogue and run the data migrations not run yet; returns {collection: [names]}."""
+    from .repositories.interactions import backfill_activity_keys
+
     created = {}
     for collection, models in INDEXES.items():
         created[collection] = db[collection].create_indexes(models)
+    backfill_activity_keys(db)
     return created

@@ -34,6 +34,17 @@ def _bson_order_updater(pick):
 # The service codes to MongoDB's behaviour; teach the fake the same rule.
 mongomock.collection._updaters["$max"] = _bson_order_updater(max)
 mongomock.collection._updaters["$min"] = _bson_order_updater(min)
+_add_update = mongomock.collection.BulkOperationBuilder.add_update
+
+
+def _add_update_with_sort(self, *args, sort=None, **kwargs):
+    """pymongo's UpdateOne passes `sort` (MongoDB 8's updateOne option) to a bulk; mongomock has no such argument."""
+    if sort is not None:
+        raise NotImplementedError("mongomock: a sorted UpdateOne in a bulk")
+    return _add_update(self, *args, **kwargs)
+
+
+mongomock.collection.BulkOperationBuilder.add_update = _add_update_with_sort
 _counter = itertools.count(1)
 
 

@@ -88,6 +88,7 @@ class CustomerRepository:
             "initial_status": fields.get("status", "lead"),
             "last_interaction_at": None,
             "activity_at": None,
+            "activity_key": None,
             "interactions": [],
             "embedded_count": 0,
             "archived_count": 0,

@@ -12,17 +12,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from .audit import OUTBOX
 from .base import Page, decode_cursor, encode_cursor, to_object_id, utcnow
 
 HISTORY_PROJECTION = {"interactions": 1, "archived_count": 1}
-FEED_PROJECTION = {"interactions": 1, "activity_at": 1, "archived_count": 1}
+FEED_PROJECTION = {"interactions": 1, "activity_key": 1, "archived_count": 1}
 FEED_MAX_BATCH = 1000
-FEED_SORT = [("activity_at", DESCENDING), ("_id", DESCENDING)]
+FEED_SORT = [("activity_key", DESCENDING), ("_id", DESCENDING)]
 EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
+MIGRATION = "activity_key"  # db.migrations marker: every customer's activity_key has been filled in
 # Statuses of interactions that did not happen (yet): they never move last_interaction_at.
 NOT_HAPPENED = ("scheduled", "cancelled")
 COMPARISONS = {"$gte": operator.ge, "$gt": operator.gt, "$lt": operator.lt, "$lte": operator.le}
@@ -64,6 +65,28 @@ def _sort_key(item, time_field):
     return (item.get(time_field), item["id"])
 
 
+def time_text(at):
+    """A BSON time (milliseconds, UTC) as fixed-width text whose string order is time order."""
+    if at.tzinfo is not None:
+        at = at.astimezone(UTC)
+    return (f"{at.year:04d}-{at.month:02d}-{at.day:02d}T{at.hour:02d}:{at.minute:02d}:{at.second:02d}"
+            f".{at.microsecond // 1000:03d}")
+
+
+def activity_key(occurred_at, interaction_id):
+    """The feed's order (occurred_at, id) in one string: key(a) < key(b) exactly when a sorts before b.
+
+    A customer's `activity_key` is kept at least the key of each of its interactions ($max on every
+    write), so the feed's walk can stop at a customer whose key is below the page's last item even
+    when many customers share that item's time (meetings on the hour).
+    """
+    return f"{time_text(occurred_at)}|{interaction_id}"
+
+
+def item_key(item):
+    return activity_key(item["occurred_at"], item["id"])
+
+
 def _after_cursor(items, values, direction, time_field):
     key = (values[0], values[1])
     if direction < 0:
@@ -98,6 +121,48 @@ def _match(oid, iid, expected_updated_at):
             {"customer_id": oid, "id": iid, "updated_at": expected_updated_at})
 
 
+def feed_customers(since=None):
+    """Customers with an interaction at or after `since` (any, without it): one range of the activity_key index.
+
+    `$gte` the earliest time rather than `$ne: None`: the same documents, and an index range.
+    """
+    return {"activity_key": {"$gte": time_text(since or EARLIEST)}}
+
+
+def backfill_activity_keys(db, batch=1000):
+    """Fill in `activity_key` for customers written before it existed; once per database (a marker).
+
+    Each customer gets the key of its newest interaction, embedded or archived, through `$max`, so a
+    write that lands meanwhile is never lowered. Until this has run, the feed does not see those
+    customers: `crm ensure-indexes` (and a start with ENSURE_INDEXES_ON_START) runs it first.
+    Returns how many customers were updated.
+    """
+    if db.migrations.find_one({"_id": MIGRATION}) is not None:
+        return 0
+    customers, archive = db.customers, db.interaction_archive
+    updates, changed = [], 0
+    # Every customer with interactions, not only those without a key: a write after the upgrade gives a
+    # customer a key from its new interaction alone, which an older one (a meeting ahead) may outrank.
+    documents = customers.find({"interaction_count": {"$gt": 0}},
+                               {"interactions.occurred_at": 1, "interactions.id": 1, "archived_count": 1})
+    for document in documents:
+        keys = [item_key(item) for item in document.get("interactions", ()) if item.get("occurred_at")]
+        if document.get("archived_count"):
+            newest = archive.find_one({"customer_id": document["_id"]}, {"occurred_at": 1, "id": 1},
+                                      sort=[("occurred_at", DESCENDING), ("id", DESCENDING)])
+            if newest:
+                keys.append(item_key(newest))
+        if keys:
+            updates.append(UpdateOne({"_id": document["_id"]}, {"$max": {"activity_key": max(keys)}}))
+        if len(updates) >= batch:
+            changed += customers.bulk_write(updates, ordered=False).modified_count
+            updates = []
+    if updates:
+        changed += customers.bulk_write(updates, ordered=False).modified_count
+    db.migrations.update_one({"_id": MIGRATION}, {"$set": {"at": utcnow(), "customers": changed}}, upsert=True)
+    return changed
+
+
 class InteractionRepository:
     def __init__(self, db, embed_limit):
         self.customers = db.customers
@@ -130,7 +195,7 @@ class InteractionRepository:
             "$set": {"updated_at": now},
         }
         # $max moves the times forward only (a null field counts as lowest, as MongoDB orders it).
-        update["$max"] = {"activity_at": item["occurred_at"]}
+        update["$max"] = {"activity_at": item["occurred_at"], "activity_key": item_key(item)}
         if _happened(item):
             update["$max"]["last_interaction_at"] = item["occurred_at"]
         entry = audit_entry({**item, "customer_id": oid}) if audit_entry is not None else None
@@ -192,7 +257,8 @@ class InteractionRepository:
         embedded_set = {f"interactions.$.{name}": value for name, value in changes.items()}
         update = {"$set": {**embedded_set, "updated_at": now}, "$inc": {"version": 1}}
         if "occurred_at" in changes:
-            update["$max"] = {"activity_at": changes["occurred_at"]}
+            update["$max"] = {"activity_at": changes["occurred_at"],
+                              "activity_key": activity_key(changes["occurred_at"], iid)}
         # update_one, not find_one_and_update: mongomock mis-applies `$` in the latter.
         if self.customers.update_one(embedded_match, update).matched_count:
             if "occurred_at" in changes:
@@ -202,8 +268,9 @@ class InteractionRepository:
         result = self.archive.update_one(archived_match, {"$set": changes})
         if not result.matched_count:
             return None
-        # activity_at must stay an upper bound of archived interactions too: the feed relies on it.
-        self._refresh_last_interaction(oid, touch=True, occurred_at=changes.get("occurred_at"))
+        # activity_key must stay an upper bound of archived interactions too: the feed relies on it.
+        moved_to = changes.get("occurred_at")
+        self._refresh_last_interaction(oid, touch=True, moved_to=None if moved_to is None else (moved_to, iid))
         return self.get(customer_id, interaction_id)
 
     def delete(self, customer_id, interaction_id, expected_updated_at=None):
@@ -233,12 +300,12 @@ class InteractionRepository:
         resort = {"$push": {"interactions": {"$each": [], "$sort": {"occurred_at": -1}}}}
         self.customers.update_one({"_id": oid}, resort)
 
-    def _refresh_last_interaction(self, oid, touch=False, occurred_at=None):
+    def _refresh_last_interaction(self, oid, touch=False, moved_to=None):
         """Recompute last_interaction_at after an edit or delete, from both the array and the archive.
 
         Edits can leave an archived interaction newer than every embedded one, so both are read.
         `touch` also bumps the customer's version, for changes made in the archive only;
-        `occurred_at` (an archived interaction's new time) moves activity_at forward.
+        `moved_to` (an archived interaction's new time and its id) moves activity_at and activity_key forward.
         """
         document = self.customers.find_one({"_id": oid}, {"interactions.occurred_at": 1, "interactions.status": 1})
         if document is None:
@@ -254,8 +321,8 @@ class InteractionRepository:
         if touch:
             update["$set"]["updated_at"] = utcnow()
             update["$inc"] = {"version": 1}
-        if occurred_at is not None:
-            update["$max"] = {"activity_at": occurred_at}
+        if moved_to is not None:
+            update["$max"] = {"activity_at": moved_to[0], "activity_key": activity_key(*moved_to)}
         self.customers.update_one({"_id": oid}, update)
 
     # -- reads ----------------------------------------------------------------------------
@@ -293,9 +360,10 @@ class InteractionRepository:
     def feed(self, element_filter, page_request, customer_id=None):
         """Every customer's interactions, newest first.
 
-        Customers are walked in `activity_at` order (an upper bound of their newest interaction,
-        embedded or archived; index-backed); the walk stops once the next customer cannot beat what
-        has been collected, so no customer left unwalked has an interaction that belongs on the page.
+        Customers are walked in `activity_key` order (an upper bound of the (time, id) of each of their
+        interactions, embedded or archived; index-backed); the walk stops once the next customer's key
+        is below the page's last item, so no customer left unwalked has an interaction that belongs on
+        the page. The id in the key lets the walk stop among customers that share the last item's time.
         The archive is read only for walked customers whose `archived_count` says they have archived
         interactions (one index-backed query), so a page without any costs one round trip.
         Without filters the total is one aggregate: the sum of the customers' `interaction_count`.
@@ -303,16 +371,12 @@ class InteractionRepository:
         sort = [("occurred_at", DESCENDING), ("id", DESCENDING)]
         values, skip = self._position(page_request, sort)
         want = skip + page_request.size + 1
-        # `$gte` the earliest time rather than `$ne: None`: the same documents, and an index range.
-        customer_query = {"activity_at": {"$gte": EARLIEST}}
+        customer_query = feed_customers(element_filter.ranges.get("occurred_at", {}).get("$gte"))
         if customer_id is not None:
             customer_query["_id"] = to_object_id(customer_id)
-        lower = element_filter.ranges.get("occurred_at", {}).get("$gte")
-        if lower is not None:
-            customer_query["activity_at"] = {"$gte": lower}
         collected, with_archive = [], []
         for document in self._walk(customer_query, want):
-            if len(collected) >= want and document["activity_at"] < collected[want - 1]["occurred_at"]:
+            if len(collected) >= want and document["activity_key"] < item_key(collected[want - 1]):
                 break
             if document.get("archived_count"):
                 with_archive.append(document["_id"])
@@ -351,16 +415,16 @@ class InteractionRepository:
                 return
             last = documents[-1]
             query = {**customer_query,
-                     "activity_at": {**customer_query["activity_at"], "$lte": last["activity_at"]},
-                     "$or": [{"activity_at": {"$lt": last["activity_at"]}},
-                             {"activity_at": last["activity_at"], "_id": {"$lt": last["_id"]}}]}
+                     "activity_key": {**customer_query["activity_key"], "$lte": last["activity_key"]},
+                     "$or": [{"activity_key": {"$lt": last["activity_key"]}},
+                             {"activity_key": last["activity_key"], "_id": {"$lt": last["_id"]}}]}
             batch = min(batch * 4, FEED_MAX_BATCH)
 
     def _count_feed(self, customer_query, element_filter, customer_id):
         """Every interaction the feed lists: one aggregate without filters, else embedded + archived."""
         if not element_filter.equals and not element_filter.ranges:
             # interaction_count counts each interaction once, wherever it lives (a copy caught
-            # mid-archive included); customers with none have no activity_at or a count of 0.
+            # mid-archive included); customers with none have no activity_key or a count of 0.
             rows = list(self.customers.aggregate([
                 {"$match": customer_query},
                 {"$group": {"_id": None, "n": {"$sum": "$interaction_count"}}},

@@ -5,6 +5,8 @@ query is bounded by an index on its time field (see db.py); only small grouped r
 """
 from crm_service.schemas.tickets import OPEN_STATUSES
 
+from .interactions import feed_customers
+
 MILLISECONDS_PER_HOUR = 3_600_000
 
 
@@ -42,16 +44,16 @@ class ReportRepository:
     def interactions_by_type(self, start, end):
         """{type: count} of interactions whose occurred_at is in the window, embedded and archived.
 
-        Customers are found through `activity_at` (an upper bound of their newest embedded
-        interaction, indexed). An interaction caught in the middle of an archive move is in both
+        Customers are found through `activity_key` (an upper bound of their newest interaction's time
+        and id, indexed). An interaction caught in the middle of an archive move is in both
         places; it can only be so while its customer holds more than the embed limit, so the ids of
         such customers' interactions in the window tell which archive copies not to count again.
         """
         window = _between(start, end)
         pipeline = [
-            # Two stages, the first exactly the activity index's range: MongoDB merges them into one, and
+            # Two stages, the first exactly the activity_key index's range: MongoDB merges them into one, and
             # secantusdb (the dev server) would scan the collection for the two conditions in one $match.
-            {"$match": {"activity_at": {"$gte": start}}},
+            {"$match": feed_customers(start)},
             {"$match": {"interactions": {"$elemMatch": {"occurred_at": window}}}},
             {"$project": {"interactions.type": 1, "interactions.occurred_at": 1, "interactions.id": 1,
                           "overfull": {"$gt": ["$embedded_count", self.embed_limit]}}},

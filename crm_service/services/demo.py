@@ -9,6 +9,7 @@ from pymongo.errors import BulkWriteError
 from crm_service.auth.passwords import hash_password
 from crm_service.repositories.base import fold, utcnow, words
 from crm_service.repositories.customers import derived_fields
+from crm_service.repositories.interactions import item_key
 from crm_service.schemas.money import to_decimal, to_stored
 
 FIRST_NAMES = ["Ahmed", "Fatima", "Youssef", "Amina", "Omar", "Salma", "Karim", "Leila", "Mehdi", "Nadia",
@@ -167,6 +168,7 @@ def _customer(rng, index, companies, staff_ids, average_interactions, embed_limi
         "notes": None, "owner_id": rng.choice(staff_ids), "is_active": rng.random() > 0.03,
         "last_interaction_at": max(done) if done else None,
         "activity_at": history[0]["occurred_at"] if history else None,
+        "activity_key": max(map(item_key, history)) if history else None,
         "interactions": embedded, "embedded_count": len(embedded), "archived_count": len(archived),
         "interaction_count": len(history), "version": 1, "created_at": created_at,
         "updated_at": max([created_at] + done),

@@ -319,6 +319,7 @@ def test_the_floor_answers_the_report_from_the_same_queries_as_the_service(monke
     from bson.decimal128 import Decimal128
 
     from bench import floor_app
+    from crm_service.repositories.interactions import activity_key
     from crm_service.repositories.reports import ReportRepository
 
     client = mongomock.MongoClient(tz_aware=True)
@@ -326,8 +327,8 @@ def test_the_floor_answers_the_report_from_the_same_queries_as_the_service(monke
     now = datetime.now(UTC)
     database.customers.insert_many([
         {"is_active": True, "status": "active", "initial_status": "lead", "created_at": now - timedelta(days=2),
-         "activity_at": now - timedelta(days=1), "interactions": [
-             {"id": 1, "type": "call", "occurred_at": now - timedelta(days=1)}], "embedded_count": 1},
+         "activity_at": now - timedelta(days=1), "activity_key": activity_key(now - timedelta(days=1), 1),
+         "interactions": [{"id": 1, "type": "call", "occurred_at": now - timedelta(days=1)}], "embedded_count": 1},
         {"is_active": True, "status": "lead", "created_at": now - timedelta(days=90), "interactions": []},
     ])
     database.sales.insert_many([{"sale_date": now - timedelta(days=3), "currency": "MAD",

@@ -1,4 +1,4 @@
-"""The test double orders null lowest in $max/$min, as MongoDB does (tests/conftest.py)."""
+"""The test double orders null lowest in $max/$min, as MongoDB does, and takes pymongo's bulk updates (conftest)."""
 from datetime import UTC, datetime
 
 import mongomock
@@ -26,3 +26,14 @@ def test_max_keeps_the_larger_value():
     collection.insert_one({"_id": 1, "n": 7})
     collection.update_one({"_id": 1}, {"$max": {"n": 3}})
     assert collection.find_one({"_id": 1})["n"] == 7
+
+
+def test_a_bulk_of_update_one_applies_each():
+    from pymongo import UpdateOne
+
+    collection = mongomock.MongoClient().db.things
+    collection.insert_many([{"_id": 1, "n": 1}, {"_id": 2, "n": None}])
+    updates = [UpdateOne({"_id": 1}, {"$max": {"n": 5}}), UpdateOne({"_id": 2}, {"$max": {"n": 2}})]
+    result = collection.bulk_write(updates, ordered=False)
+    assert result.modified_count == 2
+    assert [document["n"] for document in collection.find().sort("_id")] == [5, 2]

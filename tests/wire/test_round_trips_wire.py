@@ -3,6 +3,7 @@
 Budget (issue 6): the operation's minimum plus one for the token's session check.
 """
 import logging
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pymongo import MongoClient, monitoring
@@ -125,3 +126,23 @@ def test_a_feed_walk_that_stops_early_leaves_no_cursor_to_kill(counted):
     names = counted("GET", "/api/v1/interactions?size=5&count=false")
     assert names == ["find", "find"], names
     assert len(counted.last_body["items"]) == 5 and counted.last_body["next_cursor"]
+
+
+def test_a_feed_page_among_customers_sharing_one_time_is_one_round_trip_plus_auth(counted):
+    """Meetings on the hour: more customers share the page's last time than the walk's first batch holds.
+
+    The walk's key carries the interaction id as well as the time, so it stops inside the tie instead of
+    reading every customer at that time (it took three finds here before the key had the id).
+    """
+    on_the_hour = (datetime.now(UTC) + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
+    added = []
+    for number in range(24):
+        counted("POST", "/api/v1/customers", json={"first_name": "Tie", "email": f"tie{number}@trips.example"})
+        customer_id = counted.last_body["id"]
+        counted("POST", f"/api/v1/customers/{customer_id}/interactions",
+                json={"type": "meeting", "status": "scheduled", "notes": "planning",
+                      "occurred_at": on_the_hour.isoformat()})
+        added.append(counted.last_body["id"])
+    names = counted("GET", "/api/v1/interactions?size=5&count=false")
+    assert names == ["find", "find"], counted.targets
+    assert [item["id"] for item in counted.last_body["items"]] == sorted(added, reverse=True)[:5]
