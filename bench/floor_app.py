@@ -27,6 +27,7 @@ from flask.json.provider import DefaultJSONProvider
 from pymongo import DESCENDING, MongoClient
 
 # Imported at start-up, not in a measured request.
+from crm_service.db import CachedDatabase
 from crm_service.repositories.audit import AuditRepository
 from crm_service.repositories.interactions import activity_key, time_text
 from crm_service.repositories.reports import ReportRepository
@@ -57,7 +58,7 @@ class JSONProvider(DefaultJSONProvider):
 
 app = Flask(__name__)
 app.json = JSONProvider(app)
-_client = {"pid": None, "client": None}
+_client = {"pid": None, "client": None, "db": None}
 
 
 def db():
@@ -73,7 +74,9 @@ def db():
             w="majority", tz_aware=True, appname="crm-bench-floor",
         )
         _client["pid"] = os.getpid()
-    return _client["client"][os.environ.get("MONGO_DB_NAME", "crm")]
+        # Each collection made once, as the service does (a minimal app would keep them at module level).
+        _client["db"] = CachedDatabase(_client["client"], os.environ.get("MONGO_DB_NAME", "crm"))
+    return _client["db"]
 
 
 @app.before_request

@@ -3,6 +3,7 @@ import os
 
 from flask import current_app
 from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient
+from pymongo.database import Database
 
 EXTENSION_KEY = "crm_mongo"
 
@@ -206,6 +207,25 @@ def make_client(config, socket_timeout_ms=None):
     )
 
 
+class CachedDatabase(Database):
+    """A Database that makes each Collection once: `db.customers` is asked for on every request.
+
+    pymongo builds a new Collection (options, codec, a new object) on each attribute access; the
+    collections of one Database never change their options, so one object per name serves them all.
+    Only plain names are cached; `get_collection(...)` with options still builds a fresh one.
+    """
+
+    def __init__(self, client, name):
+        super().__init__(client, name)
+        self._collections = {}
+
+    def __getitem__(self, name):
+        collection = self._collections.get(name)
+        if collection is None:
+            collection = self._collections[name] = super().__getitem__(name)
+        return collection
+
+
 class MongoHandle:
     """Holds this process's client; a forked child builds its own on first use."""
 
@@ -229,7 +249,8 @@ class MongoHandle:
         client = self.client
         database = self._db
         if database is None or database.client is not client:
-            database = self._db = client[self._config["MONGO_DB_NAME"]]
+            name = self._config["MONGO_DB_NAME"]
+            database = self._db = CachedDatabase(client, name) if isinstance(client, MongoClient) else client[name]
         return database
 
     def close(self):

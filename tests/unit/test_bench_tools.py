@@ -336,6 +336,7 @@ def test_the_floor_answers_the_report_from_the_same_queries_as_the_service(monke
                                 {"sale_date": now - timedelta(days=60), "currency": "MAD", "amount": Decimal128("9")}])
     monkeypatch.setitem(floor_app._client, "pid", os.getpid())
     monkeypatch.setitem(floor_app._client, "client", client)
+    monkeypatch.setitem(floor_app._client, "db", database)
 
     answer = floor_app.app.test_client().get("/reports/summary").get_json()
 
@@ -361,6 +362,7 @@ def test_the_floor_writes_carry_their_audit_entries_as_the_service_does(monkeypa
     database = client[os.environ.get("MONGO_DB_NAME", "crm")]
     monkeypatch.setitem(floor_app._client, "pid", os.getpid())
     monkeypatch.setitem(floor_app._client, "client", client)
+    monkeypatch.setitem(floor_app._client, "db", database)
     monkeypatch.setitem(floor_app._outbox, "pid", os.getpid())  # no background thread on mongomock
     monkeypatch.setitem(floor_app._outbox, "ids", set())
     http = floor_app.app.test_client()

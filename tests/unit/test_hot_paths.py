@@ -157,3 +157,38 @@ def test_dict_dump_takes_the_shortcut_for_plain_fields_only():
     assert plan and all(plan.values())  # every interaction field is read with dict.get
     document = {"id": ObjectId(), "type": "phone", "occurred_at": datetime(2026, 11, 24, tzinfo=UTC)}
     assert InteractionSchema().dump(document)["occurred_at"] == "2026-11-24T00:00:00.000Z"
+
+
+def test_the_database_makes_each_collection_once():
+    from pymongo import MongoClient
+    from pymongo.write_concern import WriteConcern
+
+    from crm_service.db import CachedDatabase, MongoHandle
+
+    client = MongoClient("mongodb://127.0.0.1:1", connect=False)  # never contacted
+    try:
+        db = MongoHandle({"MONGO_DB_NAME": "crm_cache"}, client).db
+        assert isinstance(db, CachedDatabase)
+        assert db.customers is db.customers is db["customers"]
+        assert db.customers is not db.interaction_archive
+        assert db.customers.full_name == "crm_cache.customers"
+        # options still give a collection of their own, and never replace the cached one
+        unacknowledged = db.get_collection("customers", write_concern=WriteConcern(w=0))
+        assert unacknowledged is not db.customers
+        assert unacknowledged.write_concern.document == {"w": 0}
+        assert db.customers.write_concern == client.write_concern
+        with pytest.raises(AttributeError):
+            getattr(db, "_private")  # noqa: B009 - pymongo's rule for underscore names still holds
+    finally:
+        client.close()
+
+
+def test_a_handle_given_a_mock_client_uses_its_own_database():
+    import mongomock
+
+    from crm_service.db import CachedDatabase, MongoHandle
+
+    db = MongoHandle({"MONGO_DB_NAME": "crm_mock"}, mongomock.MongoClient()).db
+    assert not isinstance(db, CachedDatabase)
+    db.customers.insert_one({"name": "x"})
+    assert db.customers.count_documents({}) == 1
