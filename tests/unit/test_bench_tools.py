@@ -445,3 +445,27 @@ def test_the_header_names_the_alternating_rounds():
     text = render({}, Settings(9, 2, 2, 2, 2, 3, 120, rounds=3), info)
 
     assert "then 9 s per operation and app, in 3 alternating rounds" in text
+
+
+def test_a_reused_bench_database_loses_the_customers_earlier_loads_created():
+    import mongomock
+
+    from bench.run import remove_bench_customers
+    from crm_service.repositories.customers import derived_fields
+
+    def customer(first_name, email):
+        document = {"first_name": first_name, "last_name": "X", "email": email}
+        return {**document, **derived_fields(document)}
+
+    database = mongomock.MongoClient().crm_bench
+    database.customers.insert_many([
+        customer("Amina", "amina.1@demo.example"),
+        customer("Bench", "bench.lover@demo.example"),  # a seeded customer named Bench stays
+        customer("Bench", "run1-0-1@bench.example"),
+        customer("Bench", "run2-1-7@bench.example"),
+    ])
+
+    assert remove_bench_customers(database) == 2
+    assert sorted(d["email"] for d in database.customers.find()) == ["amina.1@demo.example",
+                                                                   "bench.lover@demo.example"]
+    assert remove_bench_customers(database) == 0
