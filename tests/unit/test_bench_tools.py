@@ -463,9 +463,13 @@ def test_a_reused_bench_database_loses_the_customers_earlier_loads_created():
         customer("Bench", "bench.lover@demo.example"),  # a seeded customer named Bench stays
         customer("Bench", "run1-0-1@bench.example"),
         customer("Bench", "run2-1-7@bench.example"),
+        # as the floor stores it: fewer search terms, none for the domain
+        {"first_name": "Bench", "last_name": "Load 3", "email": "run2-1-8@bench.example",
+         "search_terms": ["e:run2-1-8@bench.example", "n:bench", "n:load 3"]},
+        customer("Bench", "bench@bench.example.org"),  # only an address ending in @bench.example is the bench's
     ])
 
-    assert remove_bench_customers(database) == 2
-    assert sorted(d["email"] for d in database.customers.find()) == ["amina.1@demo.example",
-                                                                   "bench.lover@demo.example"]
+    assert remove_bench_customers(database) == 3
+    assert sorted(d["email"] for d in database.customers.find()) == ["amina.1@demo.example", "bench.lover@demo.example",
+                                                                   "bench@bench.example.org"]
     assert remove_bench_customers(database) == 0
