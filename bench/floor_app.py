@@ -29,7 +29,7 @@ from pymongo import DESCENDING, MongoClient
 # Imported at start-up, not in a measured request.
 from crm_service.db import CachedDatabase
 from crm_service.repositories.audit import AuditRepository
-from crm_service.repositories.interactions import activity_key, time_text
+from crm_service.repositories.interactions import activity_key, item_key, time_text
 from crm_service.repositories.reports import ReportRepository
 
 EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
@@ -168,7 +168,7 @@ def create_customer():
     document = {
         **body, "email": body["email"].lower(), "company_id": None, "company_name": None, "company_terms": [],
         "contact_type": "individual", "status": "lead", "loyalty_status": "new", "is_active": True,
-        "last_interaction_at": None, "activity_at": None, "activity_key": None, "interactions": [], "embedded_count": 0,
+        "last_interaction_at": None, "activity_key": None, "interactions": [], "embedded_count": 0,
         "archived_count": 0, "interaction_count": 0, "version": 1, "created_at": now, "updated_at": now,
         "last_name_key": body.get("last_name", "").lower(), "search_terms": sorted(terms),
     }
@@ -197,7 +197,7 @@ def add_interaction(customer_id):
                    "audit_outbox": audit("create", "interactions", item["id"], request.get_json())},
          "$inc": {"embedded_count": 1, "interaction_count": 1, "version": 1},
          "$set": {"updated_at": now},
-         "$max": {"activity_at": now, "activity_key": activity_key(now, item["id"]), "last_interaction_at": now}},
+         "$max": {"activity_key": activity_key(now, item["id"]), "last_interaction_at": now}},
     )
     outbox_written(oid)
     item["customer_id"] = customer_id
@@ -242,8 +242,7 @@ def feed():
     customer_query = {"activity_key": {"$gte": time_text(EARLIEST)}}
     collected, with_archive = [], []
     for document in _walk(database, customer_query, want):
-        if len(collected) >= want and document["activity_key"] < activity_key(collected[want - 1]["occurred_at"],
-                                                                              collected[want - 1]["id"]):
+        if len(collected) >= want and document["activity_key"] < item_key(collected[want - 1]):
             break
         if document.get("archived_count"):
             with_archive.append(document["_id"])

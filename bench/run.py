@@ -127,7 +127,7 @@ def prepare_database(client, env, db_name, size, interactions=8):
 def remove_bench_customers(database):
     """Delete the customers earlier create loads made (their address is @bench.example; the seed never uses it).
 
-    Without this a reused "10,000" database grows by every run's creates (it held 57,000 once),
+    Without this a reused "10,000" database grows by every run's creates (it held about 46,000 once),
     which shifts the sizes the flatness comparison is about. Interactions the add-interaction load
     appended to seeded customers stay: they are part of those customers' histories now.
     """

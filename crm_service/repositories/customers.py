@@ -87,7 +87,6 @@ class CustomerRepository:
             # Never changed afterwards: the report's conversion rate counts leads/prospects that became active.
             "initial_status": fields.get("status", "lead"),
             "last_interaction_at": None,
-            "activity_at": None,
             "activity_key": None,
             "interactions": [],
             "embedded_count": 0,

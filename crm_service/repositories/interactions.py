@@ -195,7 +195,7 @@ class InteractionRepository:
             "$set": {"updated_at": now},
         }
         # $max moves the times forward only (a null field counts as lowest, as MongoDB orders it).
-        update["$max"] = {"activity_at": item["occurred_at"], "activity_key": item_key(item)}
+        update["$max"] = {"activity_key": item_key(item)}
         if _happened(item):
             update["$max"]["last_interaction_at"] = item["occurred_at"]
         entry = audit_entry({**item, "customer_id": oid}) if audit_entry is not None else None
@@ -257,8 +257,7 @@ class InteractionRepository:
         embedded_set = {f"interactions.$.{name}": value for name, value in changes.items()}
         update = {"$set": {**embedded_set, "updated_at": now}, "$inc": {"version": 1}}
         if "occurred_at" in changes:
-            update["$max"] = {"activity_at": changes["occurred_at"],
-                              "activity_key": activity_key(changes["occurred_at"], iid)}
+            update["$max"] = {"activity_key": activity_key(changes["occurred_at"], iid)}
         # update_one, not find_one_and_update: mongomock mis-applies `$` in the latter.
         if self.customers.update_one(embedded_match, update).matched_count:
             if "occurred_at" in changes:
@@ -305,7 +304,7 @@ class InteractionRepository:
 
         Edits can leave an archived interaction newer than every embedded one, so both are read.
         `touch` also bumps the customer's version, for changes made in the archive only;
-        `moved_to` (an archived interaction's new time and its id) moves activity_at and activity_key forward.
+        `moved_to` (an archived interaction's new time and its id) moves activity_key forward.
         """
         document = self.customers.find_one({"_id": oid}, {"interactions.occurred_at": 1, "interactions.status": 1})
         if document is None:
@@ -322,7 +321,7 @@ class InteractionRepository:
             update["$set"]["updated_at"] = utcnow()
             update["$inc"] = {"version": 1}
         if moved_to is not None:
-            update["$max"] = {"activity_at": moved_to[0], "activity_key": activity_key(*moved_to)}
+            update["$max"] = {"activity_key": activity_key(*moved_to)}
         self.customers.update_one({"_id": oid}, update)
 
     # -- reads ----------------------------------------------------------------------------

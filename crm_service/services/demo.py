@@ -167,7 +167,6 @@ def _customer(rng, index, companies, staff_ids, average_interactions, embed_limi
         "region": rng.choice(REGIONS), "preferred_language": rng.choice(["fr", "ar", "en", "es"]),
         "notes": None, "owner_id": rng.choice(staff_ids), "is_active": rng.random() > 0.03,
         "last_interaction_at": max(done) if done else None,
-        "activity_at": history[0]["occurred_at"] if history else None,
         "activity_key": max(map(item_key, history)) if history else None,
         "interactions": embedded, "embedded_count": len(embedded), "archived_count": len(archived),
         "interaction_count": len(history), "version": 1, "created_at": created_at,

@@ -1,6 +1,6 @@
 """The feed reads the archive only for walked customers whose archived_count says they have archived items.
 
-That is sound while activity_at stays an upper bound of every interaction of the customer, archived
+That is sound while activity_key stays an upper bound of every interaction of the customer, archived
 ones included: these tests move archived interactions around and check the feed against the database.
 """
 from datetime import UTC, datetime
@@ -10,7 +10,7 @@ from bson import ObjectId
 
 from crm_service.config import TestConfig
 from crm_service.repositories.base import PageRequest
-from crm_service.repositories.interactions import ElementFilter, InteractionRepository
+from crm_service.repositories.interactions import ElementFilter, InteractionRepository, activity_key
 from tests.api.interaction_helpers import (
     BASE,
     all_cursor_pages,
@@ -64,14 +64,15 @@ def test_the_feed_merges_archived_items_in_order(sales, db, customers):
 
 
 def test_an_archived_item_moved_forward_leads_the_feed(sales, db, customers):
-    """`plain` becomes the busiest, so a walk by stale activity_at would stop before reaching `full`."""
+    """`plain` becomes the busiest, so a walk by a stale activity_key would stop before reaching `full`."""
     for when in ("2024-11-01", "2024-12-01"):
         log(sales, customers["plain"], occurred_at=f"{when}T10:00:00Z")
     oldest = db.interaction_archive.find_one({"customer_id": ObjectId(customers["full"])}, sort=[("occurred_at", 1)])
     response = sales.patch(item_url(customers["full"], oldest["id"]), json={"occurred_at": "2025-01-01T00:00:00Z"})
     assert response.status_code == 200
     assert db.interaction_archive.count_documents({"id": oldest["id"]}) == 1  # it stayed in the archive
-    assert stored_customer(db, customers["full"])["activity_at"] == datetime(2025, 1, 1, tzinfo=UTC)
+    assert stored_customer(db, customers["full"])["activity_key"] == activity_key(datetime(2025, 1, 1, tzinfo=UTC),
+                                                                                 oldest["id"])
     first = sales.get(FEED, query_string={"size": 1, "count": "false"}).get_json()
     assert ids(first["items"]) == [str(oldest["id"])]
     assert ids(all_cursor_pages(sales, FEED, size=2, count="false")) == brute_force(db)

@@ -51,12 +51,12 @@ def colleague(app, client):
 def population(sales, colleague, db):
     """Customers whose histories interleave in time, with the cases an early-stopping walk can get wrong.
 
-    - `spike`: one very recent interaction, everything else very old (high activity_at, old rest);
-    - `moved`: its newest interaction was moved back in time (activity_at stays high);
+    - `spike`: one very recent interaction, everything else very old (high activity_key, old rest);
+    - `moved`: its newest interaction was moved back in time (activity_key stays high);
     - `emptied`: its newest interaction was deleted;
     - `raised`: an old interaction was moved forward to become the newest of all;
     - `tied`: interactions at exactly the same times as other customers' (ties broken by id);
-    - `late_tie`: logged last, only at a time three customers share, and walked last (lowest activity_at):
+    - `late_tie`: logged last, only at a time three customers share, and walked last (lowest activity_key):
       its interaction has the highest id of the tie, so it must still come first among them;
     - the rest: random histories spread over the year.
     """

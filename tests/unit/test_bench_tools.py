@@ -327,7 +327,7 @@ def test_the_floor_answers_the_report_from_the_same_queries_as_the_service(monke
     now = datetime.now(UTC)
     database.customers.insert_many([
         {"is_active": True, "status": "active", "initial_status": "lead", "created_at": now - timedelta(days=2),
-         "activity_at": now - timedelta(days=1), "activity_key": activity_key(now - timedelta(days=1), 1),
+         "activity_key": activity_key(now - timedelta(days=1), 1),
          "interactions": [{"id": 1, "type": "call", "occurred_at": now - timedelta(days=1)}], "embedded_count": 1},
         {"is_active": True, "status": "lead", "created_at": now - timedelta(days=90), "interactions": []},
     ])

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from bson import ObjectId
 
+from crm_service.repositories.interactions import activity_key
 from tests.conftest import Api
 
 BASE_TIME = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -44,7 +45,7 @@ def test_interaction_and_customer_times_change_in_the_same_document(admin, perso
     assert (stored["subject"], stored["type"], stored["occurred_at"]) == ("Quote", "phone", occurred_at)
     assert stored["employee_id"] == ObjectId(admin.user["id"])
     assert document["last_interaction_at"] == occurred_at
-    assert document["activity_at"] == occurred_at
+    assert document["activity_key"] == activity_key(occurred_at, ObjectId(created["id"]))
     assert (document["embedded_count"], document["archived_count"], document["interaction_count"]) == (1, 0, 1)
     assert document["version"] == person["version"] + 1
 
@@ -57,12 +58,12 @@ def test_older_interaction_does_not_move_last_interaction_at_back(admin, person,
 
     document = db.customers.find_one({"_id": ObjectId(person["id"])})
     assert document["last_interaction_at"] == newest
-    assert document["activity_at"] == newest
+    assert document["activity_key"] == activity_key(newest, document["interactions"][0]["id"])
     assert [item["occurred_at"] for item in document["interactions"]] == [newest, BASE_TIME]
     assert admin.get(f"/api/v1/customers/{person['id']}").get_json()["last_interaction_at"] == iso(newest)
 
 
-def test_future_meeting_moves_activity_at_but_not_last_interaction_at(admin, person, db):
+def test_future_meeting_moves_activity_key_but_not_last_interaction_at(admin, person, db):
     done_at = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
     meeting_at = done_at + timedelta(days=10)
     assert post_interaction(admin, person["id"], done_at).status_code == 201
@@ -74,7 +75,7 @@ def test_future_meeting_moves_activity_at_but_not_last_interaction_at(admin, per
     assert response.get_json()["status"] == "scheduled"
     document = db.customers.find_one({"_id": ObjectId(person["id"])})
     assert document["last_interaction_at"] == done_at
-    assert document["activity_at"] == meeting_at
+    assert document["activity_key"] == activity_key(meeting_at, ObjectId(response.get_json()["id"]))
     assert document["interaction_count"] == 2
 
 
@@ -104,4 +105,4 @@ def test_concurrent_adds_from_many_clients_lose_nothing(app, admin, person, db):
     assert document["version"] == person["version"] + total
     latest = BASE_TIME + timedelta(minutes=total - 1)
     assert document["last_interaction_at"] == latest
-    assert document["activity_at"] == latest
+    assert document["activity_key"] == activity_key(latest, items[0]["id"])
