@@ -29,6 +29,7 @@ from pymongo import DESCENDING, MongoClient
 # Imported at start-up, not in a measured request.
 from crm_service.db import CachedDatabase
 from crm_service.repositories.audit import AuditRepository
+from crm_service.repositories.customers import PREFIX_LIMIT, prefixes_condition, search_prefixes
 from crm_service.repositories.interactions import activity_key, item_key, time_text
 from crm_service.repositories.reports import ReportRepository
 
@@ -36,7 +37,7 @@ EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
 FEED_MAX_BATCH = 1000
 FEED_PROJECTION = {"interactions": 1, "activity_key": 1, "archived_count": 1}
 WALK_SORT = [("activity_key", DESCENDING), ("_id", DESCENDING)]
-RECORD_PROJECTION = {"interactions": 0, "search_terms": 0, "company_terms": 0}
+RECORD_PROJECTION = {"interactions": 0, "search_terms": 0, "search_prefixes": 0, "company_terms": 0}
 HISTORY_PROJECTION = {"interactions": 1, "archived_count": 1}
 CUSTOMER_SORT = [("created_at", DESCENDING), ("_id", DESCENDING)]
 FEED_SORT = [("occurred_at", DESCENDING), ("id", DESCENDING)]
@@ -146,13 +147,16 @@ def get_customer(customer_id):
 
 @app.get("/customers")
 def list_customers():
-    """The list (is_active=true) and `q`: each word must start a name, email or phone word."""
+    """The list (is_active=true) and `q`: each word must start a name, email or phone word (its stored prefixes)."""
     page, size, count = _page_args()
     query = {"is_active": True}
     words = [word for word in re.split(r"[^\w]+", request.args.get("q", "").lower()) if word][:5]
     if words:
-        query["$and"] = [{"search_terms": {"$in": [re.compile(f"^{kind}:{re.escape(word)}") for kind in "nep"]}}
-                         for word in words]
+        query["search_prefixes"] = prefixes_condition([word[:PREFIX_LIMIT] for word in words])
+        long_words = [word for word in words if len(word) > PREFIX_LIMIT]
+        if long_words:
+            query["$and"] = [{"search_terms": {"$in": [re.compile(f"^{kind}:{re.escape(word)}") for kind in "nep"]}}
+                             for word in long_words]
     customers = db().customers
     found = list(customers.find(query, RECORD_PROJECTION).sort(CUSTOMER_SORT).skip((page - 1) * size)
                  .limit(size + 1))
@@ -171,12 +175,13 @@ def create_customer():
         "last_interaction_at": None, "activity_key": None, "interactions": [], "embedded_count": 0,
         "archived_count": 0, "interaction_count": 0, "version": 1, "created_at": now, "updated_at": now,
         "last_name_key": body.get("last_name", "").lower(), "search_terms": sorted(terms),
+        "search_prefixes": search_prefixes(terms),
     }
     document["_id"] = ObjectId()
     document["audit_outbox"] = [audit("create", "customers", document["_id"], body)]
     db().customers.insert_one(document)
     outbox_written(document["_id"])
-    for hidden in ("interactions", "search_terms", "company_terms", "audit_outbox"):
+    for hidden in ("interactions", "search_terms", "search_prefixes", "company_terms", "audit_outbox"):
         document.pop(hidden)
     return jsonify(document), 201
 

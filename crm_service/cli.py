@@ -14,7 +14,7 @@ crm_cli = AppGroup("crm", help="CRM service administration.")
 
 @crm_cli.command("ensure-indexes")
 def ensure_indexes_command():
-    """Create every index in the catalogue (safe to run again)."""
+    """Create every index, run the data migrations not run yet, drop retired indexes (safe to run again)."""
     created = ensure_indexes(get_db())
     for collection, names in created.items():
         click.echo(f"{collection}: {', '.join(names)}")

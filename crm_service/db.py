@@ -48,7 +48,12 @@ INDEXES = {
             name="active_last_interaction",
         ),
         IndexModel([("company_id", ASCENDING), ("is_active", ASCENDING), ("created_at", DESCENDING)], name="company"),
-        IndexModel([("search_terms", ASCENDING), ("is_active", ASCENDING)], name="search_terms"),
+        # `q`, `name`, `email`, `phone`: one equality per word kind on the stored prefixes, and the page in
+        # created_at order from the index (MongoDB merges the kinds' ranges: SORT_MERGE, no in-memory sort).
+        IndexModel(
+            [("search_prefixes", ASCENDING), ("is_active", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
+            name="search",
+        ),
         IndexModel([("company_terms", ASCENDING), ("is_active", ASCENDING)], name="company_terms"),
         IndexModel([("status", ASCENDING), ("is_active", ASCENDING), ("created_at", DESCENDING)], name="status"),
         IndexModel([("owner_id", ASCENDING), ("is_active", ASCENDING), ("created_at", DESCENDING)], name="owner"),
@@ -273,12 +278,32 @@ def get_db(app=None):
     return app.extensions[EXTENSION_KEY].db
 
 
+# Indexes that earlier versions made and nothing uses any more: ensure_indexes drops them where found.
+RETIRED_INDEXES = {
+    "customers": (
+        "activity",  # the feed's walk by activity_at, replaced by activity_key
+        "search_terms",  # regex prefixes of the search words, replaced by equality on search_prefixes ("search")
+    ),
+}
+
+
 def ensure_indexes(db):
-    """Create every index in the catalogue and run the data migrations not run yet; returns {collection: [names]}."""
+    """Create every index in the catalogue, run the data migrations not run yet, then drop retired indexes.
+
+    Returns {collection: [names created or already there]}. The migrations run before the drops, so the
+    retired index serves the old queries until the data the new one needs is in place.
+    """
+    from .repositories.customers import backfill_search_prefixes
     from .repositories.interactions import backfill_activity_keys
 
     created = {}
     for collection, models in INDEXES.items():
         created[collection] = db[collection].create_indexes(models)
     backfill_activity_keys(db)
+    backfill_search_prefixes(db)
+    for collection, names in RETIRED_INDEXES.items():
+        present = set(db[collection].index_information())
+        for name in names:
+            if name in present:
+                db[collection].drop_index(name)
     return created

@@ -4,15 +4,20 @@ import re
 
 import phonenumbers
 from bson import ObjectId
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 
 from .audit import OUTBOX, WAITING, AuditRepository
-from .base import find_page, fold, prefix_pattern, to_object_id, utcnow, words
+from .base import MAX_SEARCH_LENGTH, find_page, fold, prefix_pattern, to_object_id, utcnow, words
 
 # Reads never carry the embedded history, the index-only fields or audit entries waiting to move.
-HIDDEN_FIELDS = ("interactions", "search_terms", "company_terms", OUTBOX)
+HIDDEN_FIELDS = ("interactions", "search_terms", "search_prefixes", "company_terms", OUTBOX)
 RECORD_PROJECTION = dict.fromkeys(HIDDEN_FIELDS, 0)
 SEARCH_KINDS = ("n", "e", "p")
+# Each search word is stored with its prefixes up to this many characters, so a typed word is found by
+# equality on the `search` index (sorted by created_at there); a longer word adds a regex check of the full word.
+PREFIX_LIMIT = 16
+NOTHING = {"_id": {"$exists": False}}
+PHONE_LIKE = re.compile(r"^[\d\s().+-]+$")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -40,33 +45,90 @@ def derived_fields(document):
     return {
         "last_name_key": fold(document.get("last_name") or "") or None,
         "search_terms": sorted(terms),
+        "search_prefixes": search_prefixes(terms),
     }
 
 
-NOTHING = {"_id": {"$exists": False}}
-PHONE_LIKE = re.compile(r"^[\d\s().+-]+$")
+def search_prefixes(terms):
+    """Every prefix, 1 to PREFIX_LIMIT characters, of each term's word, without its kind: "smi" for "n:smith".
 
-
-def _search_clause(kinds, text):
-    """Every word of `text` must start one of the customer's words of the given kinds.
-
-    Text with no letters or digits (say "(") can start no word, so it matches nothing.
+    Without the kind, a `q` word (any kind) is one equality on the `search` index, and so is the first
+    word of every search: one index range, already in created_at order.
     """
-    clauses = []
-    for word in words(text)[:5]:
-        patterns = [prefix_pattern(f"{kind}:{word}") for kind in kinds]
-        clauses.append({"search_terms": {"$in": patterns}})
-    return clauses or [NOTHING]
+    found = set()
+    for term in terms:
+        word = term.partition(":")[2]
+        found.update(word[:end] for end in range(1, min(len(word), PREFIX_LIMIT) + 1))
+    return sorted(found)
 
 
-def _free_text_clause(text):
-    """`q`: words of the name, email or phone; a phone typed with spaces ("06 12 34") also matches as one number."""
-    by_words = _search_clause(SEARCH_KINDS, text)
+def word_lookups(kinds, texts):
+    """(prefixes, checks): each of `texts` starts a customer's word of one of `kinds`.
+
+    Each text gives its first PREFIX_LIMIT characters, to be matched by equality on `search_prefixes`.
+    Where that alone does not say it (a longer text, or only some kinds of word), a check of the full
+    text against the stored words is added: a filter on what the index found, not another index.
+    No text (say "(", with no letters or digits) matches nothing.
+    """
+    prefixes, checks = [], []
+    for text in texts:
+        text = fold(text)[:MAX_SEARCH_LENGTH]
+        prefixes.append(text[:PREFIX_LIMIT])
+        if len(text) > PREFIX_LIMIT or tuple(kinds) != SEARCH_KINDS:
+            checks.append({"search_terms": {"$in": [prefix_pattern(f"{kind}:{text}") for kind in kinds]}})
+    return prefixes, checks if prefixes else [NOTHING]
+
+
+def prefixes_condition(prefixes):
+    """One prefix: an equality (the index range); several: `$all` (MongoDB takes one as the range)."""
+    unique = list(dict.fromkeys(prefixes))
+    return unique[0] if len(unique) == 1 else {"$all": unique}
+
+
+PREFIX_MIGRATION = "search_prefixes"  # db.migrations marker: every customer has its search_prefixes
+
+
+def backfill_search_prefixes(db, batch=1000):
+    """Give customers written before `search_prefixes` existed their prefixes; once per database (a marker).
+
+    Each update applies only while the customer's search words are still those it was computed from: a
+    rename meanwhile has written its own prefixes. Until this has run, searches do not find those
+    customers: `crm ensure-indexes` (and a start with ENSURE_INDEXES_ON_START) runs it first.
+    Returns how many customers were updated.
+    """
+    if db.migrations.find_one({"_id": PREFIX_MIGRATION}) is not None:
+        return 0
+    customers = db.customers
+    updates, changed = [], 0
+    for document in customers.find({"search_prefixes": {"$exists": False}}, {"search_terms": 1}):
+        terms = document.get("search_terms") or []
+        updates.append(UpdateOne({"_id": document["_id"], "search_terms": terms},
+                                 {"$set": {"search_prefixes": search_prefixes(terms)}}))
+        if len(updates) >= batch:
+            changed += customers.bulk_write(updates, ordered=False).modified_count
+            updates = []
+    if updates:
+        changed += customers.bulk_write(updates, ordered=False).modified_count
+    db.migrations.update_one({"_id": PREFIX_MIGRATION}, {"$set": {"at": utcnow(), "customers": changed}}, upsert=True)
+    return changed
+
+
+def _lookup(prefixes, checks):
+    condition = {"search_prefixes": prefixes_condition(prefixes)} if prefixes else {}
+    return {**condition, "$and": checks} if checks else condition
+
+
+def _free_text(text):
+    """`q`: (prefixes, clauses) for words of the name, email or phone.
+
+    A phone typed with spaces ("06 12 34") also matches as one number: then the two readings are an
+    `$or`, each with its own prefixes, and nothing is left for the top-level equality.
+    """
+    prefixes, checks = word_lookups(SEARCH_KINDS, words(text)[:5])
     digits = re.sub(r"\D", "", text)
     if not PHONE_LIKE.match(text) or len(digits) < 2 or len(words(text)) < 2:
-        return by_words
-    by_phone = {"search_terms": prefix_pattern("p:" + digits)}
-    return [{"$or": [{"$and": by_words}, by_phone]}]
+        return prefixes, checks
+    return [], [{"$or": [_lookup(prefixes, checks), _lookup(*word_lookups(("p",), [digits]))]}]
 
 
 class CustomerRepository:
@@ -174,15 +236,10 @@ class CustomerRepository:
                 query[name] = to_object_id(filters[name])
         if filters.get("tags"):
             query["tags"] = {"$all": filters["tags"]}
-        if filters.get("q", "").strip():
-            clauses += _free_text_clause(filters["q"])
-        if filters.get("name", "").strip():
-            clauses += _search_clause(("n",), filters["name"])
-        if filters.get("email"):
-            clauses.append({"search_terms": prefix_pattern("e:" + filters["email"].strip().lower())})
-        if filters.get("phone"):
-            digits = re.sub(r"\D", "", filters["phone"])
-            clauses.append({"search_terms": prefix_pattern("p:" + digits)} if digits else {"_id": None})
+        prefixes = []
+        for found, checks in self._searches(filters):
+            prefixes += found
+            clauses += checks
         if filters.get("company", "").strip():
             clauses += [{"company_terms": prefix_pattern(word)} for word in words(filters["company"])[:5]] or [NOTHING]
         created = {}
@@ -194,11 +251,27 @@ class CustomerRepository:
             query["created_at"] = created
         if filters.get("updated_since"):
             query["updated_at"] = {"$gt": filters["updated_since"]}
+        if prefixes:
+            # A top-level equality (the dev server, secantusdb, uses no index for a condition under $and).
+            query["search_prefixes"] = prefixes_condition(prefixes)
         if clauses:
-            # Kept under $and even for one clause: secantusdb (the dev server) answers a top-level
-            # regex on the multikey search_terms index with no rows. Real MongoDB plans both alike.
+            # Kept under $and even for one clause: secantusdb answered a top-level regex on a multikey
+            # field with no rows. Real MongoDB plans both alike.
             query["$and"] = clauses
         return query
+
+    @staticmethod
+    def _searches(filters):
+        """(prefixes, clauses) of each search filter given: `q`, `name`, `email`, `phone`."""
+        if filters.get("q", "").strip():
+            yield _free_text(filters["q"])
+        if filters.get("name", "").strip():
+            yield word_lookups(("n",), words(filters["name"])[:5])
+        if filters.get("email", "").strip():
+            yield word_lookups(("e",), [filters["email"].strip()])
+        if filters.get("phone"):
+            digits = re.sub(r"\D", "", filters["phone"])
+            yield word_lookups(("p",), [digits] if digits else [])
 
     def list(self, filters, sort, page_request, only_id=None):
         query = self.build_query(filters, only_id)

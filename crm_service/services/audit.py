@@ -48,9 +48,9 @@ REDACTED = "[redacted]"
 ERASED = "[erased]"
 # Derived, internal or bulky fields: never worth an audit line (the fields they derive from are).
 SKIPPED_FIELDS = frozenset({
-    "_id", "id", "version", "created_at", "updated_at", "search_terms", "company_terms", "interactions",
-    "embedded_count", "archived_count", "interaction_count", "activity_at", "activity_key", "last_interaction_at",
-    OUTBOX,
+    "_id", "id", "version", "created_at", "updated_at", "search_terms", "search_prefixes", "company_terms",
+    "interactions", "embedded_count", "archived_count", "interaction_count", "activity_at", "activity_key",
+    "last_interaction_at", OUTBOX,
 })
 # Per entity: a ticket's comments are entries of their own ("comment"); stage_history follows `stage`;
 # a customer's initial_status is a copy of its first status, kept for reports.
