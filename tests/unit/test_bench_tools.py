@@ -473,3 +473,17 @@ def test_a_reused_bench_database_loses_the_customers_earlier_loads_created():
     assert sorted(d["email"] for d in database.customers.find()) == ["amina.1@demo.example", "bench.lover@demo.example",
                                                                    "bench@bench.example.org"]
     assert remove_bench_customers(database) == 0
+
+
+def test_a_reused_database_that_does_not_hold_its_seeded_size_is_reported():
+    import mongomock
+
+    from bench.run import size_warning
+
+    database = mongomock.MongoClient().crm_bench
+    database.customers.insert_many([{"email": f"{number}@demo.example"} for number in range(3)])
+
+    assert size_warning(database, 3) is None
+    assert "holds 3 customers, not the seeded 2" in size_warning(database, 2)
+    database.customers.insert_many([{"email": f"exp-{number}@x.example"} for number in range(1200)])
+    assert "holds 1,203 customers, not the seeded 3" in size_warning(database, 3)
