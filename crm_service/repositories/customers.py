@@ -55,11 +55,8 @@ def search_prefixes(terms):
     Without the kind, a `q` word (any kind) is one equality on the `search` index, and so is the first
     word of every search: one index range, already in created_at order.
     """
-    found = set()
-    for term in terms:
-        word = term.partition(":")[2]
-        found.update(word[:end] for end in range(1, min(len(word), PREFIX_LIMIT) + 1))
-    return sorted(found)
+    heads = (term.partition(":")[2][:PREFIX_LIMIT] for term in terms)
+    return sorted({head[:end] for head in heads for end in range(1, len(head) + 1)})
 
 
 def word_lookups(kinds, texts):
