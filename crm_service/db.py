@@ -48,8 +48,8 @@ INDEXES = {
             name="active_last_interaction",
         ),
         IndexModel([("company_id", ASCENDING), ("is_active", ASCENDING), ("created_at", DESCENDING)], name="company"),
-        # `q`, `name`, `email`, `phone`: one equality per word kind on the stored prefixes, and the page in
-        # created_at order from the index (MongoDB merges the kinds' ranges: SORT_MERGE, no in-memory sort).
+        # `q`, `name`, `email`, `phone`: a word is one equality on the stored prefixes (repositories/customers.py),
+        # so the page in created_at order is one range of this index, read in order (no in-memory sort).
         IndexModel(
             [("search_prefixes", ASCENDING), ("is_active", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
             name="search",
