@@ -194,3 +194,23 @@ def find_page(collection, query, sort, page_request, projection=None):
     next_cursor = encode_cursor(sort, items[-1]) if len(found) > size else None
     total = collection.count_documents(query) if page_request.count else None
     return Page(items=items, page=page_number, size=size, total=total, next_cursor=next_cursor)
+
+
+def in_id_batches(collection, query, projection, size):
+    """Lists of up to `size` documents matching `query`, in `_id` order, each from its own short query.
+
+    For migrations that write between reads: one cursor held open across the writes can outlive the
+    server's idle-cursor timeout (10 minutes on MongoDB) and fail with CursorNotFound; this holds none.
+    Each query starts after the last `_id` seen, so documents the writes take out of `query` are
+    never read twice, and one pass reads the collection once (a range of the `_id` index).
+    """
+    last = None
+    while True:
+        bounded = query if last is None else {"$and": [query, {"_id": {"$gt": last}}]}
+        batch = list(collection.find(bounded, projection).sort("_id", 1).limit(size))
+        if not batch:
+            return
+        yield batch
+        if len(batch) < size:
+            return
+        last = batch[-1]["_id"]

@@ -7,7 +7,7 @@ from bson import ObjectId
 from pymongo import ReturnDocument, UpdateOne
 
 from .audit import OUTBOX, WAITING, AuditRepository
-from .base import MAX_SEARCH_LENGTH, find_page, fold, prefix_pattern, to_object_id, utcnow, words
+from .base import MAX_SEARCH_LENGTH, find_page, fold, in_id_batches, prefix_pattern, to_object_id, utcnow, words
 
 # Reads never carry the embedded history, the index-only fields or audit entries waiting to move.
 HIDDEN_FIELDS = ("interactions", "search_terms", "search_prefixes", "company_terms", OUTBOX)
@@ -96,15 +96,11 @@ def backfill_search_prefixes(db, batch=1000):
     if db.migrations.find_one({"_id": PREFIX_MIGRATION}) is not None:
         return 0
     customers = db.customers
-    updates, changed = [], 0
-    for document in customers.find({"search_prefixes": {"$exists": False}}, {"search_terms": 1}):
-        terms = document.get("search_terms") or []
-        updates.append(UpdateOne({"_id": document["_id"], "search_terms": terms},
-                                 {"$set": {"search_prefixes": search_prefixes(terms)}}))
-        if len(updates) >= batch:
-            changed += customers.bulk_write(updates, ordered=False).modified_count
-            updates = []
-    if updates:
+    changed = 0
+    for documents in in_id_batches(customers, {"search_prefixes": {"$exists": False}}, {"search_terms": 1}, batch):
+        updates = [UpdateOne({"_id": document["_id"], "search_terms": document.get("search_terms") or []},
+                             {"$set": {"search_prefixes": search_prefixes(document.get("search_terms") or [])}})
+                   for document in documents]
         changed += customers.bulk_write(updates, ordered=False).modified_count
     db.migrations.update_one({"_id": PREFIX_MIGRATION}, {"$set": {"at": utcnow(), "customers": changed}}, upsert=True)
     return changed

@@ -16,7 +16,7 @@ from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from .audit import OUTBOX
-from .base import Page, decode_cursor, encode_cursor, to_object_id, utcnow
+from .base import Page, decode_cursor, encode_cursor, in_id_batches, to_object_id, utcnow
 
 HISTORY_PROJECTION = {"interactions": 1, "archived_count": 1}
 FEED_PROJECTION = {"interactions": 1, "activity_key": 1, "archived_count": 1}
@@ -140,25 +140,23 @@ def backfill_activity_keys(db, batch=1000):
     if db.migrations.find_one({"_id": MIGRATION}) is not None:
         return 0
     customers, archive = db.customers, db.interaction_archive
-    updates, changed = [], 0
+    changed = 0
     # Every customer with interactions, not only those without a key: a write after the upgrade gives a
     # customer a key from its new interaction alone, which an older one (a meeting ahead) may outrank.
-    documents = customers.find({"interaction_count": {"$gt": 0}},
-                               {"interactions.occurred_at": 1, "interactions.id": 1, "archived_count": 1})
-    for document in documents:
-        keys = [item_key(item) for item in document.get("interactions", ()) if item.get("occurred_at")]
-        if document.get("archived_count"):
-            newest = archive.find_one({"customer_id": document["_id"]}, {"occurred_at": 1, "id": 1},
-                                      sort=[("occurred_at", DESCENDING), ("id", DESCENDING)])
-            if newest:
-                keys.append(item_key(newest))
-        if keys:
-            updates.append(UpdateOne({"_id": document["_id"]}, {"$max": {"activity_key": max(keys)}}))
-        if len(updates) >= batch:
+    projection = {"interactions.occurred_at": 1, "interactions.id": 1, "archived_count": 1}
+    for documents in in_id_batches(customers, {"interaction_count": {"$gt": 0}}, projection, batch):
+        updates = []
+        for document in documents:
+            keys = [item_key(item) for item in document.get("interactions", ()) if item.get("occurred_at")]
+            if document.get("archived_count"):
+                newest = archive.find_one({"customer_id": document["_id"]}, {"occurred_at": 1, "id": 1},
+                                          sort=[("occurred_at", DESCENDING), ("id", DESCENDING)])
+                if newest:
+                    keys.append(item_key(newest))
+            if keys:
+                updates.append(UpdateOne({"_id": document["_id"]}, {"$max": {"activity_key": max(keys)}}))
+        if updates:
             changed += customers.bulk_write(updates, ordered=False).modified_count
-            updates = []
-    if updates:
-        changed += customers.bulk_write(updates, ordered=False).modified_count
     db.migrations.update_one({"_id": MIGRATION}, {"$set": {"at": utcnow(), "customers": changed}}, upsert=True)
     return changed
 

@@ -167,16 +167,29 @@ def test_backfill_leaves_a_customer_renamed_meanwhile_with_its_own_prefixes(db, 
     repository = CustomerRepository(db)
     real_find = db.customers.find
 
-    def find_then_rename(*args, **kwargs):
-        """The backfill's read, then a rename by the current code before the backfill writes."""
-        documents = list(real_find(*args, **kwargs))
-        monkeypatch.setattr(db.customers, "find", real_find)  # mongomock's own writes read through find
-        current = next(real_find({"_id": oid}))
-        assert repository.update(oid, {"first_name": "Omar"}, current) is not None
-        yield from documents
+    class ReadThenRenamed:
+        """The backfill's read (sorted and limited as it asks), then a rename by the current code."""
+
+        def __init__(self, *args, **kwargs):
+            self.cursor = real_find(*args, **kwargs)
+
+        def sort(self, *args, **kwargs):
+            self.cursor = self.cursor.sort(*args, **kwargs)
+            return self
+
+        def limit(self, size):
+            self.cursor = self.cursor.limit(size)
+            return self
+
+        def __iter__(self):
+            documents = list(self.cursor)
+            monkeypatch.setattr(db.customers, "find", real_find)  # mongomock's own writes read through find
+            current = next(real_find({"_id": oid}))
+            assert repository.update(oid, {"first_name": "Omar"}, current) is not None
+            return iter(documents)
 
     db.customers.update_one({"_id": oid}, {"$set": {"version": 1}})
-    monkeypatch.setattr(db.customers, "find", find_then_rename)
+    monkeypatch.setattr(db.customers, "find", ReadThenRenamed)
     assert backfill_search_prefixes(db) == 0
     monkeypatch.undo()
 
@@ -197,3 +210,29 @@ def test_ensure_indexes_backfills_and_drops_the_retired_indexes(db):
     assert searched(db, "hassan") == ["Hassan"]
     ensure_indexes(db)  # again: nothing left to drop, nothing to fill in
     assert set(db.customers.index_information()) == names
+
+
+def test_backfill_reads_in_short_bounded_queries_not_one_cursor_across_its_writes(db, monkeypatch):
+    """A cursor held open across a long migration's writes expired on the dev server (CursorNotFound)."""
+    for number in range(7):
+        old_customer(db, f"Hassan{number}", f"h{number}@mail.example")
+    limits = []
+    real_find = db.customers.find
+
+    def recording_find(*args, **kwargs):
+        cursor = real_find(*args, **kwargs)
+        real_limit = cursor.limit
+
+        def limit(size):
+            limits.append(size)
+            return real_limit(size)
+
+        cursor.limit = limit
+        return cursor
+
+    monkeypatch.setattr(db.customers, "find", recording_find)
+    assert backfill_search_prefixes(db, batch=3) == 7
+    monkeypatch.undo()
+
+    assert limits == [3, 3, 3]  # 3 + 3 + 1: the last short batch ends the pass
+    assert searched(db, "hassan") == [f"Hassan{number}" for number in range(7)]
