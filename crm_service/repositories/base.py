@@ -196,21 +196,19 @@ def find_page(collection, query, sort, page_request, projection=None):
     return Page(items=items, page=page_number, size=size, total=total, next_cursor=next_cursor)
 
 
-def in_id_batches(collection, query, projection, size):
-    """Lists of up to `size` documents matching `query`, in `_id` order, each from its own short query.
+def in_batches(collection, query, projection, size):
+    """Lists of up to `size` documents matching `query`, from one cursor that fetches `size` at a time.
 
-    For migrations that write between reads: one cursor held open across the writes can outlive the
-    server's idle-cursor timeout (10 minutes on MongoDB) and fail with CursorNotFound; this holds none.
-    Each query starts after the last `_id` seen, so documents the writes take out of `query` are
-    never read twice, and one pass reads the collection once (a range of the `_id` index).
+    For migrations that write between reads: each batch is fetched just before it is used, so the
+    server never sees the cursor idle for longer than one batch's writes. With the default batches (up
+    to 16 MiB: some 50,000 small documents) it sat idle through 50 batches of writes and expired on
+    secantusdb at 100,000 customers (CursorNotFound; MongoDB's idle-cursor timeout is 10 minutes).
     """
-    last = None
-    while True:
-        bounded = query if last is None else {"$and": [query, {"_id": {"$gt": last}}]}
-        batch = list(collection.find(bounded, projection).sort("_id", 1).limit(size))
-        if not batch:
-            return
+    batch = []
+    for document in collection.find(query, projection).batch_size(size):
+        batch.append(document)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
         yield batch
-        if len(batch) < size:
-            return
-        last = batch[-1]["_id"]

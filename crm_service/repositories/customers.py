@@ -7,7 +7,7 @@ from bson import ObjectId
 from pymongo import ReturnDocument, UpdateOne
 
 from .audit import OUTBOX, WAITING, AuditRepository
-from .base import MAX_SEARCH_LENGTH, find_page, fold, in_id_batches, prefix_pattern, to_object_id, utcnow, words
+from .base import MAX_SEARCH_LENGTH, find_page, fold, in_batches, prefix_pattern, to_object_id, utcnow, words
 
 # Reads never carry the embedded history, the index-only fields or audit entries waiting to move.
 HIDDEN_FIELDS = ("interactions", "search_terms", "search_prefixes", "company_terms", OUTBOX)
@@ -97,7 +97,7 @@ def backfill_search_prefixes(db, batch=1000):
         return 0
     customers = db.customers
     changed = 0
-    for documents in in_id_batches(customers, {"search_prefixes": {"$exists": False}}, {"search_terms": 1}, batch):
+    for documents in in_batches(customers, {"search_prefixes": {"$exists": False}}, {"search_terms": 1}, batch):
         updates = [UpdateOne({"_id": document["_id"], "search_terms": document.get("search_terms") or []},
                              {"$set": {"search_prefixes": search_prefixes(document.get("search_terms") or [])}})
                    for document in documents]

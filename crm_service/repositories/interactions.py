@@ -16,7 +16,7 @@ from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from .audit import OUTBOX
-from .base import Page, decode_cursor, encode_cursor, in_id_batches, to_object_id, utcnow
+from .base import Page, decode_cursor, encode_cursor, in_batches, to_object_id, utcnow
 
 HISTORY_PROJECTION = {"interactions": 1, "archived_count": 1}
 FEED_PROJECTION = {"interactions": 1, "activity_key": 1, "archived_count": 1}
@@ -144,7 +144,7 @@ def backfill_activity_keys(db, batch=1000):
     # Every customer with interactions, not only those without a key: a write after the upgrade gives a
     # customer a key from its new interaction alone, which an older one (a meeting ahead) may outrank.
     projection = {"interactions.occurred_at": 1, "interactions.id": 1, "archived_count": 1}
-    for documents in in_id_batches(customers, {"interaction_count": {"$gt": 0}}, projection, batch):
+    for documents in in_batches(customers, {"interaction_count": {"$gt": 0}}, projection, batch):
         updates = []
         for document in documents:
             keys = [item_key(item) for item in document.get("interactions", ()) if item.get("occurred_at")]

@@ -168,17 +168,13 @@ def test_backfill_leaves_a_customer_renamed_meanwhile_with_its_own_prefixes(db, 
     real_find = db.customers.find
 
     class ReadThenRenamed:
-        """The backfill's read (sorted and limited as it asks), then a rename by the current code."""
+        """The backfill's read (in the batches it asks for), then a rename by the current code."""
 
         def __init__(self, *args, **kwargs):
             self.cursor = real_find(*args, **kwargs)
 
-        def sort(self, *args, **kwargs):
-            self.cursor = self.cursor.sort(*args, **kwargs)
-            return self
-
-        def limit(self, size):
-            self.cursor = self.cursor.limit(size)
+        def batch_size(self, size):
+            self.cursor = self.cursor.batch_size(size)
             return self
 
         def __iter__(self):
@@ -212,27 +208,35 @@ def test_ensure_indexes_backfills_and_drops_the_retired_indexes(db):
     assert set(db.customers.index_information()) == names
 
 
-def test_backfill_reads_in_short_bounded_queries_not_one_cursor_across_its_writes(db, monkeypatch):
-    """A cursor held open across a long migration's writes expired on the dev server (CursorNotFound)."""
+def test_backfill_fetches_one_batch_at_a_time_between_its_writes(db, monkeypatch):
+    """With the default batches a cursor sat idle through many writes and expired on the dev server."""
     for number in range(7):
         old_customer(db, f"Hassan{number}", f"h{number}@mail.example")
-    limits = []
+    sizes = []
     real_find = db.customers.find
 
     def recording_find(*args, **kwargs):
         cursor = real_find(*args, **kwargs)
-        real_limit = cursor.limit
+        real_batch_size = cursor.batch_size
 
-        def limit(size):
-            limits.append(size)
-            return real_limit(size)
+        def batch_size(size):
+            sizes.append(size)
+            return real_batch_size(size)
 
-        cursor.limit = limit
+        cursor.batch_size = batch_size
         return cursor
 
+    writes = []
+    real_bulk_write = db.customers.bulk_write
+
+    def recording_bulk_write(updates, **kwargs):
+        writes.append(len(updates))
+        return real_bulk_write(updates, **kwargs)
+
     monkeypatch.setattr(db.customers, "find", recording_find)
+    monkeypatch.setattr(db.customers, "bulk_write", recording_bulk_write)
     assert backfill_search_prefixes(db, batch=3) == 7
     monkeypatch.undo()
 
-    assert limits == [3, 3, 3]  # 3 + 3 + 1: the last short batch ends the pass
+    assert sizes == [3] and writes == [3, 3, 1]
     assert searched(db, "hassan") == [f"Hassan{number}" for number in range(7)]
