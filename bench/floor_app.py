@@ -29,7 +29,7 @@ from pymongo import DESCENDING, MongoClient
 # Imported at start-up, not in a measured request.
 from crm_service.db import CachedDatabase
 from crm_service.repositories.audit import AuditRepository
-from crm_service.repositories.customers import PREFIX_LIMIT, prefixes_condition, search_prefixes
+from crm_service.repositories.customers import PREFIX_LIMIT, derived_fields, prefixes_condition
 from crm_service.repositories.interactions import activity_key, item_key, time_text
 from crm_service.repositories.reports import ReportRepository
 
@@ -167,16 +167,15 @@ def list_customers():
 def create_customer():
     body = request.get_json()
     now = datetime.now(UTC)
-    terms = {f"n:{body.get('first_name', '').lower()}", f"n:{body.get('last_name', '').lower()}",
-             f"e:{body['email'].lower()}", f"p:{body.get('phone', '').lstrip('+')}"}
     document = {
         **body, "email": body["email"].lower(), "company_id": None, "company_name": None, "company_terms": [],
         "contact_type": "individual", "status": "lead", "loyalty_status": "new", "is_active": True,
         "last_interaction_at": None, "activity_key": None, "interactions": [], "embedded_count": 0,
         "archived_count": 0, "interaction_count": 0, "version": 1, "created_at": now, "updated_at": now,
-        "last_name_key": body.get("last_name", "").lower(), "search_terms": sorted(terms),
-        "search_prefixes": search_prefixes(terms),
     }
+    # The service's own index-only fields (sort key, search words, their prefixes): the same document, so
+    # the database maintains the same index keys for both apps (about 80 in `search` for this body).
+    document.update(derived_fields(document))
     document["_id"] = ObjectId()
     document["audit_outbox"] = [audit("create", "customers", document["_id"], body)]
     db().customers.insert_one(document)

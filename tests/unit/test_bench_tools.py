@@ -378,6 +378,36 @@ def test_the_floor_writes_carry_their_audit_entries_as_the_service_does(monkeypa
     assert database.audit_log.count_documents({}) == 2 and "audit_outbox" not in database.customers.find_one()
 
 
+def test_the_floor_stores_the_same_index_fields_as_the_service_and_finds_by_them(monkeypatch):
+    """The same document means the same index keys to maintain: the CPU ratio compares equal database work."""
+    import os
+
+    import mongomock
+
+    from bench import floor_app
+    from crm_service.repositories.customers import CustomerRepository
+
+    client = mongomock.MongoClient(tz_aware=True)
+    database = client[os.environ.get("MONGO_DB_NAME", "crm")]
+    monkeypatch.setitem(floor_app._client, "pid", os.getpid())
+    monkeypatch.setitem(floor_app._client, "client", client)
+    monkeypatch.setitem(floor_app._client, "db", database)
+    monkeypatch.setitem(floor_app._outbox, "pid", os.getpid())
+    monkeypatch.setitem(floor_app._outbox, "ids", set())
+    body = {"first_name": "Bench", "last_name": "Load 3", "email": "run2-1-8@bench.example", "phone": "+14155550123"}
+
+    made = floor_app.app.test_client().post("/customers", json=body).get_json()
+    CustomerRepository(client.service_side).create({**body, "tags": []})
+
+    by_floor = database.customers.find_one({"_id": floor_app.ObjectId(made["_id"])})
+    by_service = client.service_side.customers.find_one()
+    for field in ("last_name_key", "search_terms", "search_prefixes"):
+        assert by_floor[field] == by_service[field], field
+    assert len(by_floor["search_prefixes"]) > 70
+    found = floor_app.app.test_client().get("/customers?q=load+bench&size=20").get_json()
+    assert made["_id"] in [item["_id"] for item in found["items"]]
+
+
 def test_rotating_operations_expand_one_path_per_id():
     by_id = select(["customer_by_id"])[0]
     assert by_id.paths(by_id.service_path, ["a", "b"], []) == ["/api/v1/customers/a", "/api/v1/customers/b"]
