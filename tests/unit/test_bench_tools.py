@@ -349,22 +349,30 @@ def test_the_floor_answers_the_report_from_the_same_queries_as_the_service(monke
     assert answer["tickets_resolved"] == 0 and answer["median_hours_to_resolve"] is None
 
 
-def test_the_floor_writes_carry_their_audit_entries_as_the_service_does(monkeypatch):
-    """One command per write, the entry in the written document; moved by the service's own move_outbox."""
+def floor_on_mongomock(monkeypatch):
+    """The floor app's client and database set to a fresh mongomock one; no background mover thread."""
     import os
 
     import mongomock
 
     from bench import floor_app
-    from crm_service.repositories.audit import AuditRepository
 
     client = mongomock.MongoClient(tz_aware=True)
     database = client[os.environ.get("MONGO_DB_NAME", "crm")]
     monkeypatch.setitem(floor_app._client, "pid", os.getpid())
     monkeypatch.setitem(floor_app._client, "client", client)
     monkeypatch.setitem(floor_app._client, "db", database)
-    monkeypatch.setitem(floor_app._outbox, "pid", os.getpid())  # no background thread on mongomock
+    monkeypatch.setitem(floor_app._outbox, "pid", os.getpid())  # the mover thread starts per process: not here
     monkeypatch.setitem(floor_app._outbox, "ids", set())
+    return client, database
+
+
+def test_the_floor_writes_carry_their_audit_entries_as_the_service_does(monkeypatch):
+    """One command per write, the entry in the written document; moved by the service's own move_outbox."""
+    from bench import floor_app
+    from crm_service.repositories.audit import AuditRepository
+
+    _, database = floor_on_mongomock(monkeypatch)
     http = floor_app.app.test_client()
 
     made = http.post("/customers", json={"first_name": "Rita", "email": "Rita@Floor.example"}).get_json()
@@ -380,20 +388,10 @@ def test_the_floor_writes_carry_their_audit_entries_as_the_service_does(monkeypa
 
 def test_the_floor_stores_the_same_index_fields_as_the_service_and_finds_by_them(monkeypatch):
     """The same document means the same index keys to maintain: the CPU ratio compares equal database work."""
-    import os
-
-    import mongomock
-
     from bench import floor_app
     from crm_service.repositories.customers import CustomerRepository
 
-    client = mongomock.MongoClient(tz_aware=True)
-    database = client[os.environ.get("MONGO_DB_NAME", "crm")]
-    monkeypatch.setitem(floor_app._client, "pid", os.getpid())
-    monkeypatch.setitem(floor_app._client, "client", client)
-    monkeypatch.setitem(floor_app._client, "db", database)
-    monkeypatch.setitem(floor_app._outbox, "pid", os.getpid())
-    monkeypatch.setitem(floor_app._outbox, "ids", set())
+    client, database = floor_on_mongomock(monkeypatch)
     body = {"first_name": "Bench", "last_name": "Load 3", "email": "run2-1-8@bench.example", "phone": "+14155550123"}
 
     made = floor_app.app.test_client().post("/customers", json=body).get_json()

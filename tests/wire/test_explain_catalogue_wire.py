@@ -82,18 +82,18 @@ def test_the_customer_list_count_uses_an_index(catalogue):
     assert_index_backed(catalogue["customer list page: count"])
 
 
-@pytest.mark.parametrize("query", ["page", "count"])
-def test_a_search_by_name_is_one_range_of_the_search_index(catalogue, query):
-    """`q` with one word: a top-level equality on search_prefixes, so even secantus reads only the matches."""
-    row = catalogue[f"search by name: {query}"]
-    assert_index_backed(row)
-    assert "search" in row.indexes
+# A one-word `q` is a top-level equality on search_prefixes, which even secantus serves from the index; the
+# email prefix adds a check (that it starts an email word) under $and, which secantus never serves so.
+SEARCH_GAPS = {"search by name": None,
+               "search by email prefix": "a condition inside $and (the email-word check) is never index-backed"}
 
 
 @pytest.mark.parametrize("query", ["page", "count"])
-def test_a_search_by_email_prefix_uses_the_search_index(catalogue, query, secantus_gap):
-    secantus_gap("a condition inside $and (the check that the prefix starts an email word) is never index-backed")
-    row = catalogue[f"search by email prefix: {query}"]
+@pytest.mark.parametrize("operation", sorted(SEARCH_GAPS))
+def test_a_search_reads_one_range_of_the_search_index(catalogue, operation, query, secantus_gap):
+    if SEARCH_GAPS[operation]:
+        secantus_gap(SEARCH_GAPS[operation])
+    row = catalogue[f"{operation}: {query}"]
     assert_index_backed(row)
     assert "search" in row.indexes
 
