@@ -1,7 +1,8 @@
 """Customer search by stored word prefixes: the same answers as the regex search it replaced, and its backfill.
 
 The reference is the previous query (each word an anchored regex on the kind-prefixed `search_terms`),
-kept here (the same clauses, written as one function): for any customers and any search, both must find the same customers.
+kept here (the same clauses, written as one function): for any customers and any search, both must
+find the same customers.
 """
 import re
 
