@@ -98,9 +98,11 @@ def backfill_search_prefixes(db, batch=1000):
     customers = db.customers
     changed = 0
     for documents in in_batches(customers, {"search_prefixes": {"$exists": False}}, {"search_terms": 1}, batch):
-        updates = [UpdateOne({"_id": document["_id"], "search_terms": document.get("search_terms") or []},
-                             {"$set": {"search_prefixes": search_prefixes(document.get("search_terms") or [])}})
-                   for document in documents]
+        updates = []
+        for document in documents:
+            terms = document.get("search_terms") or []
+            updates.append(UpdateOne({"_id": document["_id"], "search_terms": terms},
+                                     {"$set": {"search_prefixes": search_prefixes(terms)}}))
         changed += customers.bulk_write(updates, ordered=False).modified_count
     db.migrations.update_one({"_id": PREFIX_MIGRATION}, {"$set": {"at": utcnow(), "customers": changed}}, upsert=True)
     return changed
