@@ -230,6 +230,7 @@ def _walk(database, customer_query, want):
         if len(documents) < batch:
             return
         last = documents[-1]
+        del documents  # as the repository: one batch held at a time
         query = {**customer_query, "activity_key": {"$gte": time_text(EARLIEST), "$lte": last["activity_key"]},
                  "$or": [{"activity_key": {"$lt": last["activity_key"]}},
                          {"activity_key": last["activity_key"], "_id": {"$lt": last["_id"]}}]}

@@ -1,4 +1,6 @@
 """InteractionRepository against a fresh mongomock database: archive moves, crash recovery, filters, merging."""
+import gc
+import weakref
 from datetime import UTC, datetime, timedelta
 
 import mongomock
@@ -221,6 +223,62 @@ def test_feed_walk_stops_early_but_returns_the_newest(db, repo):
     page = repo.feed(ElementFilter(), PageRequest(size=2, count=False))
     assert [item["occurred_at"] for item in page.items] == [at(100), at(9)]
     assert page.total is None and page.next_cursor is not None
+
+
+class Customer(dict):
+    """A customer document that a weak reference can watch."""
+
+
+class WatchedCustomers:
+    """`customers` whose finds hand out watched documents, and count, at each find, how many of the
+    documents earlier finds handed out are still held by someone."""
+
+    def __init__(self, customers):
+        self.customers, self.handed_out, self.alive_at_find = customers, [], []
+
+    def __getattr__(self, name):
+        return getattr(self.customers, name)
+
+    def find(self, *args, **kwargs):
+        gc.collect()
+        self.alive_at_find.append(sum(1 for ref in self.handed_out if ref() is not None))
+        return WatchedCursor(self.customers.find(*args, **kwargs), self.handed_out)
+
+
+class WatchedCursor:
+    def __init__(self, cursor, handed_out):
+        self.cursor, self.handed_out = cursor, handed_out
+
+    def sort(self, *args):
+        return WatchedCursor(self.cursor.sort(*args), self.handed_out)
+
+    def limit(self, count):
+        return WatchedCursor(self.cursor.limit(count), self.handed_out)
+
+    def batch_size(self, count):
+        return WatchedCursor(self.cursor.batch_size(count), self.handed_out)
+
+    def __iter__(self):
+        for document in self.cursor:
+            watched = Customer(document)
+            self.handed_out.append(weakref.ref(watched))
+            yield watched
+
+
+def test_a_deep_feed_page_lets_each_batch_of_customers_go_before_reading_the_next(db):
+    """The walk holds one batch at a time: a deep page over many customers costs one batch of memory
+    (up to FEED_MAX_BATCH customers with their interactions), not two."""
+    repo = InteractionRepository(db, embed_limit=3)
+    for number in range(40):
+        repo.add(make_customer(db, f"walk{number}@example.org"), note(number))
+    first = repo.feed(ElementFilter(), PageRequest(size=5, count=False))
+    repo.customers = watched = WatchedCustomers(db.customers)
+    deep = repo.feed(ElementFilter(), PageRequest(size=5, count=False, cursor=first.next_cursor))
+    assert [item["occurred_at"] for item in deep.items] == [at(hours) for hours in range(34, 29, -1)]
+    # The page after a cursor walks from the newest again: a batch of 7 customers, then one of 28.
+    assert len(watched.alive_at_find) == 2 and len(watched.handed_out) == 7 + 28
+    # At the second find only the last customer of the first batch is still held (the walk's place).
+    assert watched.alive_at_find == [0, 1]
 
 
 def test_scheduled_lists_both_places_soonest_first(db, repo):
