@@ -145,20 +145,32 @@ def backfill_activity_keys(db, batch=1000):
     # customer a key from its new interaction alone, which an older one (a meeting ahead) may outrank.
     projection = {"interactions.occurred_at": 1, "interactions.id": 1, "archived_count": 1}
     for documents in in_batches(customers, {"interaction_count": {"$gt": 0}}, projection, batch):
+        newest_archived = _newest_archived(archive, [document["_id"] for document in documents
+                                                     if document.get("archived_count")])
         updates = []
         for document in documents:
             keys = [item_key(item) for item in document.get("interactions", ()) if item.get("occurred_at")]
-            if document.get("archived_count"):
-                newest = archive.find_one({"customer_id": document["_id"]}, {"occurred_at": 1, "id": 1},
-                                          sort=[("occurred_at", DESCENDING), ("id", DESCENDING)])
-                if newest:
-                    keys.append(item_key(newest))
+            if document["_id"] in newest_archived:
+                keys.append(newest_archived[document["_id"]])
             if keys:
                 updates.append(UpdateOne({"_id": document["_id"]}, {"$max": {"activity_key": max(keys)}}))
         if updates:
             changed += customers.bulk_write(updates, ordered=False).modified_count
     db.migrations.update_one({"_id": MIGRATION}, {"$set": {"at": utcnow(), "customers": changed}}, upsert=True)
     return changed
+
+
+def _newest_archived(archive, customer_oids):
+    """{customer id: key of its newest archived interaction} for these customers, in one aggregate
+    (in the order of the `history` index, so MongoDB takes each customer's first key from it)."""
+    if not customer_oids:
+        return {}
+    rows = archive.aggregate([
+        {"$match": {"customer_id": {"$in": customer_oids}}},
+        {"$sort": {"customer_id": 1, "occurred_at": -1, "id": -1}},
+        {"$group": {"_id": "$customer_id", "occurred_at": {"$first": "$occurred_at"}, "id": {"$first": "$id"}}},
+    ])
+    return {row["_id"]: item_key(row) for row in rows if row.get("occurred_at")}
 
 
 class InteractionRepository:

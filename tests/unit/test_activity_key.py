@@ -144,6 +144,44 @@ def test_backfill_gives_old_customers_the_key_of_their_newest_interaction_once(d
     assert "activity_key" not in db.customers.find_one({"_id": plain})
 
 
+class CountedArchive:
+    """The archive collection, counting the commands the backfill sends to it."""
+
+    def __init__(self, archive):
+        self.archive, self.calls = archive, []
+
+    def __getattr__(self, name):
+        self.calls.append(name)
+        return getattr(self.archive, name)
+
+
+class CountedDatabase:
+    def __init__(self, db):
+        self.db, self.interaction_archive = db, CountedArchive(db.interaction_archive)
+
+    def __getattr__(self, name):
+        return getattr(self.db, name)
+
+
+def test_backfill_reads_the_newest_archived_interaction_of_a_whole_batch_at_once(db):
+    """One archive aggregate per batch of customers, not one query per customer; ties in time go by id."""
+    repo = InteractionRepository(db, embed_limit=1)
+    expected = {}
+    for number in range(5):
+        oid = customer(db, f"archived{number}@example.org")
+        repo.add(oid, note(T0 - timedelta(days=30)))  # embedded, older than the archived pair
+        # Archived, both at one time (as a meeting moved later can leave them): the larger id is newest.
+        pair = [{**note(T0 + timedelta(days=number)), "id": ObjectId(), "customer_id": oid} for _ in range(2)]
+        db.interaction_archive.insert_many(pair)
+        db.customers.update_one({"_id": oid}, {"$inc": {"archived_count": 2, "interaction_count": 2}})
+        expected[oid] = activity_key(T0 + timedelta(days=number), max(item["id"] for item in pair))
+        legacy(db, oid)
+    counted = CountedDatabase(db)
+    assert backfill_activity_keys(counted, batch=2) == 5
+    assert counted.interaction_archive.calls == ["aggregate"] * 3  # batches of 2, 2 and 1 customers
+    assert {oid: db.customers.find_one({"_id": oid})["activity_key"] for oid in expected} == expected
+
+
 def test_ensure_indexes_runs_the_backfill(db):
     oid = customer(db, "old@example.org")
     InteractionRepository(db, embed_limit=5).add(oid, note(T0))

@@ -1,5 +1,10 @@
 """The index catalogue on a real server, and the unique indexes turning duplicates into 409s."""
+from datetime import UTC, datetime, timedelta
+
+from bson import ObjectId
+
 from crm_service.db import INDEXES, ensure_indexes
+from crm_service.repositories.interactions import activity_key, backfill_activity_keys
 from tests.conftest import PASSWORD, assert_error
 
 INDEX_OPTIONS = ("unique", "sparse", "expireAfterSeconds")
@@ -72,3 +77,23 @@ def test_duplicate_company_name_in_another_case_is_409(admin, db):
     body = assert_error(response, 409, "conflict")
     assert body["errors"] == {"name": ["This value is already in use."]}
     assert [doc["name"] for doc in db.companies.find()] == ["Atlas Travel"]
+
+
+def test_the_activity_key_backfill_takes_archived_interactions_from_one_aggregate_per_batch(wire_db):
+    """Over the wire: customers written before activity_key, with newer interactions in the archive
+    than embedded, get the key of the archived one (the batch's aggregate, ties in time by id)."""
+    at = datetime(2026, 12, 20, 1, 0, tzinfo=UTC)
+    expected = {}
+    for number in range(3):
+        oid = ObjectId()
+        embedded = {"id": ObjectId(), "type": "note", "occurred_at": at - timedelta(days=30)}
+        pair = [{"id": ObjectId(), "type": "note", "occurred_at": at + timedelta(days=number), "customer_id": oid}
+                for _ in range(2)]
+        wire_db.customers.insert_one({"_id": oid, "email": f"legacy{number}@wire.example", "interactions": [embedded],
+                                      "embedded_count": 1, "archived_count": 2, "interaction_count": 3})
+        wire_db.interaction_archive.insert_many(pair)
+        expected[oid] = activity_key(at + timedelta(days=number), max(item["id"] for item in pair))
+
+    assert backfill_activity_keys(wire_db, batch=2) == 3
+
+    assert {oid: wire_db.customers.find_one({"_id": oid})["activity_key"] for oid in expected} == expected
