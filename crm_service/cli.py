@@ -7,17 +7,23 @@ from pymongo import MongoClient
 from pymongo.errors import DuplicateKeyError
 
 from .auth.passwords import MAX_BYTES, MIN_BYTES
-from .db import ensure_indexes, get_db, make_client
+from .db import ensure_indexes, get_db, make_client, recheck_migrations
 
 crm_cli = AppGroup("crm", help="CRM service administration.")
 
 
 @crm_cli.command("ensure-indexes")
-def ensure_indexes_command():
+@click.option("--recheck", is_flag=True,
+              help="After a rolling upgrade, once no worker of the previous version runs: the data migrations "
+                   "again over the customers written since their last run.")
+def ensure_indexes_command(recheck):
     """Create every index, run the data migrations not run yet, drop retired indexes (safe to run again)."""
     created = ensure_indexes(get_db())
     for collection, names in created.items():
         click.echo(f"{collection}: {', '.join(names)}")
+    if recheck:
+        for name, changed in recheck_migrations(get_db()).items():
+            click.echo(f"rechecked {name}: {changed} customers updated")
 
 
 @crm_cli.command("create-admin")

@@ -307,3 +307,17 @@ def ensure_indexes(db):
             if name in present:
                 db[collection].drop_index(name)
     return created
+
+
+def recheck_migrations(db):
+    """After a rolling upgrade: the data migrations again over the customers written since their last run
+    or re-check (by workers of the previous version, which do not write the new fields).
+
+    Returns {migration: customers updated}. `crm ensure-indexes --recheck` runs it once the last old
+    worker has stopped; a migration not run yet runs in full.
+    """
+    from .repositories.customers import PREFIX_MIGRATION, backfill_search_prefixes
+    from .repositories.interactions import MIGRATION, backfill_activity_keys
+
+    return {MIGRATION: backfill_activity_keys(db, recheck=True),
+            PREFIX_MIGRATION: backfill_search_prefixes(db, recheck=True)}

@@ -5,7 +5,7 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bson import ObjectId
 from bson.errors import InvalidId
@@ -212,3 +212,34 @@ def in_batches(collection, query, projection, size):
             batch = []
     if batch:
         yield batch
+
+
+# A re-check covers the customers written since the last run less this margin: a rolling upgrade's old
+# workers may run on clocks a little behind the one that recorded the run.
+RECHECK_MARGIN = timedelta(hours=1)
+
+
+def migration_scope(db, name, recheck=False):
+    """The customers a one-time backfill has to visit: `{}` for all of them (it has not run yet), None
+    when it has run, or with `recheck` a query of the customers written since its last run or re-check.
+
+    A re-check is for rolling upgrades: workers of the previous version, still serving after the
+    backfill ran, write customers without the new fields (`crm ensure-indexes --recheck` once the last
+    of them has stopped). Every write sets `updated_at`, and (is_active, updated_at) is an index.
+    """
+    marker = db.migrations.find_one({"_id": name})
+    if marker is None:
+        return {}
+    if not recheck:
+        return None
+    since = (marker.get("checked_at") or marker["at"]) - RECHECK_MARGIN
+    return {"is_active": {"$in": [True, False]}, "updated_at": {"$gte": since}}
+
+
+def finish_migration(db, name, started, changed, recheck=False):
+    """Record a backfill's run (or re-check) that started at `started` and updated `changed` customers."""
+    if recheck:
+        update = {"$set": {"checked_at": started, "rechecked_customers": changed}}
+    else:
+        update = {"$set": {"at": started, "customers": changed}}
+    db.migrations.update_one({"_id": name}, update, upsert=True)

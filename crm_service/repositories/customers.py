@@ -7,7 +7,18 @@ from bson import ObjectId
 from pymongo import ReturnDocument, UpdateOne
 
 from .audit import OUTBOX, WAITING, AuditRepository
-from .base import MAX_SEARCH_LENGTH, find_page, fold, in_batches, prefix_pattern, to_object_id, utcnow, words
+from .base import (
+    MAX_SEARCH_LENGTH,
+    find_page,
+    finish_migration,
+    fold,
+    in_batches,
+    migration_scope,
+    prefix_pattern,
+    to_object_id,
+    utcnow,
+    words,
+)
 
 # Reads never carry the embedded history, the index-only fields or audit entries waiting to move.
 HIDDEN_FIELDS = ("interactions", "search_terms", "search_prefixes", "company_terms", OUTBOX)
@@ -85,26 +96,32 @@ def prefixes_condition(prefixes):
 PREFIX_MIGRATION = "search_prefixes"  # db.migrations marker: every customer has its search_prefixes
 
 
-def backfill_search_prefixes(db, batch=1000):
+def backfill_search_prefixes(db, batch=1000, recheck=False):
     """Give customers written before `search_prefixes` existed their prefixes; once per database (a marker).
 
     Each update applies only while the customer's search words are still those it was computed from: a
     rename meanwhile has written its own prefixes. Until this has run, searches do not find those
-    customers: `crm ensure-indexes` (and a start with ENSURE_INDEXES_ON_START) runs it first.
+    customers: `crm ensure-indexes` (and a start with ENSURE_INDEXES_ON_START) runs it first. With
+    `recheck`, the customers written since the last run (see `migration_scope`) get their prefixes
+    again where they differ from their words (a rename by an old worker leaves them stale).
     Returns how many customers were updated.
     """
-    if db.migrations.find_one({"_id": PREFIX_MIGRATION}) is not None:
+    scope = migration_scope(db, PREFIX_MIGRATION, recheck)
+    if scope is None:
         return 0
-    customers = db.customers
-    changed = 0
-    for documents in in_batches(customers, {"search_prefixes": {"$exists": False}}, {"search_terms": 1}, batch):
+    started, customers, changed = utcnow(), db.customers, 0
+    query = scope if recheck else {"search_prefixes": {"$exists": False}}
+    for documents in in_batches(customers, query, {"search_terms": 1, "search_prefixes": 1}, batch):
         updates = []
         for document in documents:
             terms = document.get("search_terms") or []
-            updates.append(UpdateOne({"_id": document["_id"], "search_terms": terms},
-                                     {"$set": {"search_prefixes": search_prefixes(terms)}}))
-        changed += customers.bulk_write(updates, ordered=False).modified_count
-    db.migrations.update_one({"_id": PREFIX_MIGRATION}, {"$set": {"at": utcnow(), "customers": changed}}, upsert=True)
+            prefixes = search_prefixes(terms)
+            if document.get("search_prefixes") != prefixes:
+                updates.append(UpdateOne({"_id": document["_id"], "search_terms": terms},
+                                         {"$set": {"search_prefixes": prefixes}}))
+        if updates:
+            changed += customers.bulk_write(updates, ordered=False).modified_count
+    finish_migration(db, PREFIX_MIGRATION, started, changed, recheck)
     return changed
 
 

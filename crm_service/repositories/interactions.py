@@ -16,7 +16,16 @@ from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from .audit import OUTBOX
-from .base import Page, decode_cursor, encode_cursor, in_batches, to_object_id, utcnow
+from .base import (
+    Page,
+    decode_cursor,
+    encode_cursor,
+    finish_migration,
+    in_batches,
+    migration_scope,
+    to_object_id,
+    utcnow,
+)
 
 HISTORY_PROJECTION = {"interactions": 1, "archived_count": 1}
 FEED_PROJECTION = {"interactions": 1, "activity_key": 1, "archived_count": 1}
@@ -129,22 +138,24 @@ def feed_customers(since=None):
     return {"activity_key": {"$gte": time_text(since or EARLIEST)}}
 
 
-def backfill_activity_keys(db, batch=1000):
+def backfill_activity_keys(db, batch=1000, recheck=False):
     """Fill in `activity_key` for customers written before it existed; once per database (a marker).
 
     Each customer gets the key of its newest interaction, embedded or archived, through `$max`, so a
     write that lands meanwhile is never lowered. Until this has run, the feed does not see those
-    customers: `crm ensure-indexes` (and a start with ENSURE_INDEXES_ON_START) runs it first.
-    Returns how many customers were updated.
+    customers: `crm ensure-indexes` (and a start with ENSURE_INDEXES_ON_START) runs it first. With
+    `recheck`, the customers written since the last run (see `migration_scope`) go through it again
+    (an interaction an old worker added did not raise the key). Returns how many customers were updated.
     """
-    if db.migrations.find_one({"_id": MIGRATION}) is not None:
+    scope = migration_scope(db, MIGRATION, recheck)
+    if scope is None:
         return 0
-    customers, archive = db.customers, db.interaction_archive
+    started, customers, archive = utcnow(), db.customers, db.interaction_archive
     changed = 0
     # Every customer with interactions, not only those without a key: a write after the upgrade gives a
     # customer a key from its new interaction alone, which an older one (a meeting ahead) may outrank.
     projection = {"interactions.occurred_at": 1, "interactions.id": 1, "archived_count": 1}
-    for documents in in_batches(customers, {"interaction_count": {"$gt": 0}}, projection, batch):
+    for documents in in_batches(customers, {**scope, "interaction_count": {"$gt": 0}}, projection, batch):
         newest_archived = _newest_archived(archive, [document["_id"] for document in documents
                                                      if document.get("archived_count")])
         updates = []
@@ -156,7 +167,7 @@ def backfill_activity_keys(db, batch=1000):
                 updates.append(UpdateOne({"_id": document["_id"]}, {"$max": {"activity_key": max(keys)}}))
         if updates:
             changed += customers.bulk_write(updates, ordered=False).modified_count
-    db.migrations.update_one({"_id": MIGRATION}, {"$set": {"at": utcnow(), "customers": changed}}, upsert=True)
+    finish_migration(db, MIGRATION, started, changed, recheck)
     return changed
 
 

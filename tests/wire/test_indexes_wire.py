@@ -3,7 +3,8 @@ from datetime import UTC, datetime, timedelta
 
 from bson import ObjectId
 
-from crm_service.db import INDEXES, ensure_indexes
+from crm_service.db import INDEXES, ensure_indexes, recheck_migrations
+from crm_service.repositories.customers import derived_fields
 from crm_service.repositories.interactions import activity_key, backfill_activity_keys
 from tests.conftest import PASSWORD, assert_error
 
@@ -97,3 +98,18 @@ def test_the_activity_key_backfill_takes_archived_interactions_from_one_aggregat
     assert backfill_activity_keys(wire_db, batch=2) == 3
 
     assert {oid: wire_db.customers.find_one({"_id": oid})["activity_key"] for oid in expected} == expected
+
+
+def test_a_recheck_gives_prefixes_to_a_customer_an_old_worker_created_after_the_backfill(wire_db):
+    """Over the wire: the re-check's window query (is_active, updated_at) and its updates."""
+    ensure_indexes(wire_db)
+    document = {"first_name": "Hassina", "last_name": "Old", "email": "old@wire.example", "is_active": True,
+                "updated_at": datetime.now(UTC)}
+    document.update(derived_fields(document))
+    del document["search_prefixes"]
+    oid = wire_db.customers.insert_one(document).inserted_id
+
+    assert recheck_migrations(wire_db) == {"activity_key": 0, "search_prefixes": 1}
+
+    assert "hass" in wire_db.customers.find_one({"_id": oid})["search_prefixes"]
+    assert wire_db.migrations.find_one({"_id": "search_prefixes"})["checked_at"]
