@@ -150,6 +150,7 @@ def backfill_activity_keys(db, batch=1000, recheck=False):
     scope = migration_scope(db, MIGRATION, recheck)
     if scope is None:
         return 0
+    recheck = bool(scope)  # a migration not run yet runs in full, and records its run, even when asked to re-check
     started, customers, archive = utcnow(), db.customers, db.interaction_archive
     changed = 0
     # Every customer with interactions, not only those without a key: a write after the upgrade gives a

@@ -113,3 +113,14 @@ def test_the_cli_rechecks_on_request(app, upgraded):
     assert result.exit_code == 0, result.output
     assert "rechecked search_prefixes: 1 customers updated" in result.output
     assert "rechecked activity_key: 0 customers updated" in result.output
+
+
+def test_a_recheck_of_a_migration_not_run_yet_runs_it_in_full_and_records_the_run(db):
+    db.migrations.delete_many({})  # a database the migrations never ran on
+    old_create(db, "Hassiba", "long-ago@mail.example", at=utcnow() - timedelta(days=400))
+
+    assert recheck_migrations(db) == {MIGRATION: 0, PREFIX_MIGRATION: 1}
+
+    marker = db.migrations.find_one({"_id": PREFIX_MIGRATION})
+    assert marker["customers"] == 1 and "checked_at" not in marker
+    assert searched(db, "hass") == ["Hassiba"]
