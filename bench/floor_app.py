@@ -30,11 +30,10 @@ from pymongo import DESCENDING, MongoClient
 from crm_service.db import CachedDatabase
 from crm_service.repositories.audit import AuditRepository
 from crm_service.repositories.customers import PREFIX_LIMIT, derived_fields, prefixes_condition
-from crm_service.repositories.interactions import activity_key, item_key, time_text
+from crm_service.repositories.interactions import activity_key, item_key, next_walk_batch, time_text
 from crm_service.repositories.reports import ReportRepository
 
 EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
-FEED_MAX_BATCH = 1000
 FEED_PROJECTION = {"interactions": 1, "activity_key": 1, "archived_count": 1}
 WALK_SORT = [("activity_key", DESCENDING), ("_id", DESCENDING)]
 RECORD_PROJECTION = {"interactions": 0, "search_terms": 0, "search_prefixes": 0, "company_terms": 0}
@@ -230,11 +229,12 @@ def _walk(database, customer_query, want):
         if len(documents) < batch:
             return
         last = documents[-1]
+        items = sum(len(document.get("interactions", ())) for document in documents)
         del documents  # as the repository: one batch held at a time
         query = {**customer_query, "activity_key": {"$gte": time_text(EARLIEST), "$lte": last["activity_key"]},
                  "$or": [{"activity_key": {"$lt": last["activity_key"]}},
                          {"activity_key": last["activity_key"], "_id": {"$lt": last["_id"]}}]}
-        batch = min(batch * 4, FEED_MAX_BATCH)
+        batch = next_walk_batch(batch, items)  # the repository's batch sizes: the same finds
 
 
 @app.get("/interactions")

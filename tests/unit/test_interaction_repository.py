@@ -7,9 +7,10 @@ import mongomock
 import pytest
 from bson import ObjectId
 
+import crm_service.repositories.interactions as interactions_module
 from crm_service.repositories.base import PageRequest
 from crm_service.repositories.customers import CustomerRepository
-from crm_service.repositories.interactions import ElementFilter, InteractionRepository, time_text
+from crm_service.repositories.interactions import ElementFilter, InteractionRepository, next_walk_batch, time_text
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -234,7 +235,7 @@ class WatchedCustomers:
     documents earlier finds handed out are still held by someone."""
 
     def __init__(self, customers):
-        self.customers, self.handed_out, self.alive_at_find = customers, [], []
+        self.customers, self.handed_out, self.alive_at_find, self.limits = customers, [], [], []
 
     def __getattr__(self, name):
         return getattr(self.customers, name)
@@ -242,21 +243,22 @@ class WatchedCustomers:
     def find(self, *args, **kwargs):
         gc.collect()
         self.alive_at_find.append(sum(1 for ref in self.handed_out if ref() is not None))
-        return WatchedCursor(self.customers.find(*args, **kwargs), self.handed_out)
+        return WatchedCursor(self.customers.find(*args, **kwargs), self)
 
 
 class WatchedCursor:
-    def __init__(self, cursor, handed_out):
-        self.cursor, self.handed_out = cursor, handed_out
+    def __init__(self, cursor, watch):
+        self.cursor, self.watch, self.handed_out = cursor, watch, watch.handed_out
 
     def sort(self, *args):
-        return WatchedCursor(self.cursor.sort(*args), self.handed_out)
+        return WatchedCursor(self.cursor.sort(*args), self.watch)
 
     def limit(self, count):
-        return WatchedCursor(self.cursor.limit(count), self.handed_out)
+        self.watch.limits.append(count)
+        return WatchedCursor(self.cursor.limit(count), self.watch)
 
     def batch_size(self, count):
-        return WatchedCursor(self.cursor.batch_size(count), self.handed_out)
+        return WatchedCursor(self.cursor.batch_size(count), self.watch)
 
     def __iter__(self):
         for document in self.cursor:
@@ -267,7 +269,7 @@ class WatchedCursor:
 
 def test_a_deep_feed_page_lets_each_batch_of_customers_go_before_reading_the_next(db):
     """The walk holds one batch at a time: a deep page over many customers costs one batch of memory
-    (up to FEED_MAX_BATCH customers with their interactions), not two."""
+    (customers with their interactions), not two."""
     repo = InteractionRepository(db, embed_limit=3)
     for number in range(40):
         repo.add(make_customer(db, f"walk{number}@example.org"), note(number))
@@ -279,6 +281,37 @@ def test_a_deep_feed_page_lets_each_batch_of_customers_go_before_reading_the_nex
     assert len(watched.alive_at_find) == 2 and len(watched.handed_out) == 7 + 28
     # At the second find only the last customer of the first batch is still held (the walk's place).
     assert watched.alive_at_find == [0, 1]
+
+
+def test_the_walk_sizes_its_later_finds_by_the_interactions_its_customers_hold(db, monkeypatch):
+    """Busy customers make smaller finds: each later find brings about FEED_BATCH_ITEMS interactions."""
+    monkeypatch.setattr(interactions_module, "FEED_BATCH_ITEMS", 30)
+    repo = InteractionRepository(db, embed_limit=20)
+    busy = [make_customer(db, f"busy{number}@example.org") for number in range(12)]
+    for hours in range(10):
+        for oid in busy:
+            repo.add(oid, note(hours))
+    quiet = [make_customer(db, f"quiet{number}@example.org") for number in range(60)]
+    for number, oid in enumerate(quiet):
+        repo.add(oid, note(-1 - number / 100))  # older than every busy customer's interactions
+    first = repo.feed(ElementFilter(), PageRequest(size=5, count=False))
+    repo.customers = watched = WatchedCustomers(db.customers)
+    deep = repo.feed(ElementFilter(), PageRequest(size=5, count=False, cursor=first.next_cursor))
+    # First find: page + 2 = 7 customers, all busy (10 interactions each); so 3 customers (30) a find after it,
+    # where a walk by customers alone would ask for 28 (280 interactions). The third find reaches a quiet
+    # customer older than the page: the walk stops.
+    assert watched.limits == [7, 3, 3]
+    expected = sorted([(item["occurred_at"], item["id"]) for oid in busy + quiet
+                       for item in db.customers.find_one({"_id": oid})["interactions"]], reverse=True)
+    assert [(item["occurred_at"], item["id"]) for item in deep.items] == expected[5:10]
+
+
+def test_next_walk_batch_grows_four_times_within_the_caps():
+    assert next_walk_batch(7, 7) == 28
+    assert next_walk_batch(400, 400) == 1000  # FEED_MAX_BATCH customers
+    assert next_walk_batch(100, 5000) == 100  # 50 interactions each: 5,000 interactions a find
+    assert next_walk_batch(10, 5000) == 10  # 500 each
+    assert next_walk_batch(1, 0) == 4
 
 
 def test_scheduled_lists_both_places_soonest_first(db, repo):
