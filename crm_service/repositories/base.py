@@ -236,9 +236,10 @@ def migration_scope(db, name, recheck=False):
     return {"is_active": {"$in": [True, False]}, "updated_at": {"$gte": since}}
 
 
-def finish_migration(db, name, started, changed, recheck=False):
-    """Record a backfill's run (or re-check) that started at `started` and updated `changed` customers."""
-    if recheck:
+def finish_migration(db, name, started, changed, scope):
+    """Record a backfill's run that started at `started` and updated `changed` customers: as its run over
+    every customer (`scope` {}, also when a re-check found it never ran), or as a re-check of a window."""
+    if scope:
         update = {"$set": {"checked_at": started, "rechecked_customers": changed}}
     else:
         update = {"$set": {"at": started, "customers": changed}}

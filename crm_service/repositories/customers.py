@@ -109,9 +109,8 @@ def backfill_search_prefixes(db, batch=1000, recheck=False):
     scope = migration_scope(db, PREFIX_MIGRATION, recheck)
     if scope is None:
         return 0
-    recheck = bool(scope)  # a migration not run yet runs in full, and records its run, even when asked to re-check
     started, customers, changed = utcnow(), db.customers, 0
-    query = scope if recheck else {"search_prefixes": {"$exists": False}}
+    query = scope or {"search_prefixes": {"$exists": False}}
     for documents in in_batches(customers, query, {"search_terms": 1, "search_prefixes": 1}, batch):
         updates = []
         for document in documents:
@@ -122,7 +121,7 @@ def backfill_search_prefixes(db, batch=1000, recheck=False):
                                          {"$set": {"search_prefixes": prefixes}}))
         if updates:
             changed += customers.bulk_write(updates, ordered=False).modified_count
-    finish_migration(db, PREFIX_MIGRATION, started, changed, recheck)
+    finish_migration(db, PREFIX_MIGRATION, started, changed, scope)
     return changed
 
 

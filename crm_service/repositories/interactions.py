@@ -153,7 +153,6 @@ def backfill_activity_keys(db, batch=1000, recheck=False):
     scope = migration_scope(db, MIGRATION, recheck)
     if scope is None:
         return 0
-    recheck = bool(scope)  # a migration not run yet runs in full, and records its run, even when asked to re-check
     started, customers, archive = utcnow(), db.customers, db.interaction_archive
     changed = 0
     # Every customer with interactions, not only those without a key: a write after the upgrade gives a
@@ -171,7 +170,7 @@ def backfill_activity_keys(db, batch=1000, recheck=False):
                 updates.append(UpdateOne({"_id": document["_id"]}, {"$max": {"activity_key": max(keys)}}))
         if updates:
             changed += customers.bulk_write(updates, ordered=False).modified_count
-    finish_migration(db, MIGRATION, started, changed, recheck)
+    finish_migration(db, MIGRATION, started, changed, scope)
     return changed
 
 
